@@ -1,0 +1,51 @@
+"""trd-cds: a CDS Hooks 2.0 service for ketamine and esketamine orders."""
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from flask import Flask
+
+from cds_service.config import PREFIX, Settings
+
+
+@dataclass
+class AppState:
+    """What the request handlers share: read-only settings and policy, and the store."""
+
+    settings: Settings
+    policy: Any  # hooks.Policy
+    store: Any  # cds_service.store.Store
+
+
+def load_settings(config: Settings | Mapping[str, Any] | None = None) -> Settings:
+    """Environment variables first, then ``config`` overrides (field names, any case)."""
+    if isinstance(config, Settings):
+        return config
+    values = {key[len(PREFIX):]: value for key, value in os.environ.items() if key.startswith(PREFIX)}
+    values.update(config or {})
+    return Settings.build(values)
+
+
+def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
+    """Build the Flask app. ``config`` overrides ``TRD_CDS_*`` environment variables."""
+    from hooks import Policy
+    from cds_service import auth, logs, routes
+    from cds_service.errors import register_error_handlers
+    from cds_service.store import MemoryStore
+
+    settings = load_settings(config)
+    logs.configure(settings.log_level)
+    policy = Policy.load(settings.policy_file) if settings.policy_file else Policy()
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.json.sort_keys = False
+    app.extensions["trd_cds"] = AppState(settings, policy, MemoryStore())
+    register_error_handlers(app)
+    app.register_blueprint(routes.cds)
+    app.register_blueprint(routes.ops)
+    auth.install(app, settings)
+    logging.getLogger(__name__).info("trd-cds ready: policy %s, auth %s", policy.version, settings.auth)
+    return app

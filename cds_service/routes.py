@@ -1,0 +1,141 @@
+"""HTTP surface: discovery, hook invocation, feedback and health."""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from datetime import date, datetime, timezone
+
+from flask import Blueprint, current_app, g, jsonify, request
+
+import hooks
+from cds_service import patient_data, schemas
+from cds_service.errors import ApiError
+from cds_service.services import REQUIRED_KEYS, SERVICES, discovery_document, prefetch_templates
+from fhir_mappings.orders import ordered_medications
+from fhir_mappings.patient import build_patient_record
+
+cds = Blueprint("cds", __name__)
+ops = Blueprint("ops", __name__)
+call_log = logging.getLogger("trd_cds.calls")
+
+JSON_TYPES = ("application/json", "application/fhir+json")
+
+
+def state():
+    return current_app.extensions["trd_cds"]
+
+
+@cds.get("/cds-services")
+def discovery():
+    settings = state().settings
+    return jsonify(discovery_document(state().policy.describe(), settings.scale_codes))
+
+
+@cds.post("/cds-services/<service_id>")
+def invoke(service_id: str):
+    service = _service(service_id)
+    payload = _json_body()
+    if isinstance(payload, dict) and payload.get("hook") not in (None, service.hook):
+        raise ApiError(f"service {service.id} answers the {service.hook} hook, not {payload['hook']!r}", "hook")
+    schemas.validate(service.hook, payload)
+    if service.hook == "order-select":
+        schemas.check_selections(payload["context"])
+    started = time.monotonic()
+    cards, summary = _advise(service.hook, payload)
+    summary.update(service=service.id, hookInstance=payload["hookInstance"], cards=len(cards),
+                   ms=round((time.monotonic() - started) * 1000, 1))
+    call_log.info(json.dumps(summary, sort_keys=True))
+    if cards:
+        _audit(service, payload, cards)
+    return jsonify({"cards": cards})
+
+
+def _advise(hook: str, payload: dict) -> tuple[list[dict], dict]:
+    app_state = state()
+    context = payload["context"]
+    deadline = patient_data.Deadline(app_state.settings.fhir_deadline_s)
+    orders = ordered_medications(context, hook)
+    orders = patient_data.resolve_references(orders, payload, app_state.settings, deadline=deadline)
+    in_scope = hooks.in_scope(orders)
+    if not in_scope:
+        return [], {"status": "out-of-scope", "prefetched": [], "fetched": []}
+    templates = prefetch_templates(app_state.settings.scale_codes)
+    gathered = patient_data.gather(payload, templates, REQUIRED_KEYS, app_state.settings, deadline=deadline)
+    resources = [resource for found in gathered.resources.values() for resource in found]
+    patient = build_patient_record(context["patientId"], resources, app_state.settings.scale_code_map)
+    cards = hooks.advise(in_scope, patient, app_state.policy, _as_of(in_scope),
+                         frozenset(gathered.unavailable), seed=payload["hookInstance"])
+    return cards, patient_data.call_summary(gathered)
+
+
+def _as_of(orders) -> date:
+    """The order's authoring date when given (so advice is reproducible), else today in UTC."""
+    authored = [order.authored for order in orders if order.authored]
+    return min(authored) if authored else datetime.now(timezone.utc).date()
+
+
+def _audit(service, payload: dict, cards: list[dict]) -> None:
+    context = payload["context"]
+    state().store.record_audit({
+        "hookInstance": payload["hookInstance"], "service": service.id, "hook": service.hook,
+        "time": datetime.now(timezone.utc).isoformat(), "patientId": context["patientId"],
+        "userId": context["userId"], "policyVersion": state().policy.version,
+        "cards": [{"uuid": c["uuid"], "topic": c["source"]["topic"]["code"], "indicator": c["indicator"]}
+                  for c in cards],
+    })
+
+
+@cds.post("/cds-services/<service_id>/feedback")
+def feedback(service_id: str):
+    service = _service(service_id)
+    document = _json_body()
+    schemas.validate("feedback", document)
+    schemas.check_feedback_timestamps(document)
+    result = state().store.record_feedback(service.id, document["feedback"], g.get("issuer"))
+    return jsonify({"stored": result.stored, "duplicates": result.duplicates,
+                    "unknownCards": result.unknown_cards})
+
+
+@ops.get("/healthz")
+def healthz():
+    return jsonify({"status": "ok"})
+
+
+@ops.get("/readyz")
+def readyz():
+    try:
+        reachable = state().store.ping()
+    except Exception:  # any store failure means "not ready", reported without detail
+        reachable = False
+    if not reachable:
+        raise ApiError("feedback store unreachable", "store", status=503)
+    return jsonify({"status": "ready", "policyVersion": state().policy.version})
+
+
+def _service(service_id: str):
+    if service_id not in SERVICES:
+        raise ApiError(f"unknown CDS service {service_id!r}; see GET /cds-services", "id", status=404)
+    return SERVICES[service_id]
+
+
+def _json_body():
+    mimetype = request.mimetype or ""
+    if mimetype not in JSON_TYPES and not mimetype.endswith("+json"):
+        raise ApiError(f"Content-Type must be application/json, not {mimetype or 'missing'!r}",
+                       "Content-Type", status=415)
+    raw = request.get_data(cache=False)
+    if not raw.strip():
+        raise ApiError("request body is empty; a JSON object is required", "(body)")
+    try:
+        body = json.loads(raw)
+    except UnicodeDecodeError:
+        raise ApiError("request body is not UTF-8 encoded JSON", "(body)") from None
+    except json.JSONDecodeError as error:
+        raise ApiError(f"request body is not valid JSON: {error.msg} at line {error.lineno} "
+                       f"column {error.colno}", "(body)") from None
+    except RecursionError:
+        raise ApiError("request body is nested too deeply", "(body)") from None
+    if not isinstance(body, dict):
+        raise ApiError("request body must be a JSON object", "(body)")
+    return body

@@ -1,0 +1,88 @@
+"""The CDS services this server offers: one registry drives discovery and dispatch.
+
+Prefetch templates keep to the CDS Hooks 2.0 recommended query subset (reference search
+parameters, token equality, ``_count``, ``_sort``; no ``_include``) so HAPI FHIR accepts them.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+LOINC = "http://loinc.org"
+# LOINC codes verified in ../shared/clinical/reference.md §5.2 (FHIR vital-signs value set).
+BLOOD_PRESSURE_CODES = ("85354-9", "8480-6", "8462-4")
+BODY_MEASUREMENT_CODES = ("29463-7", "8302-2", "39156-5")
+# PHQ-9 total 44261-6 is verified; MADRS and HAM-D have no verified LOINC code, so local codes.
+DEFAULT_SCALE_CODES = (f"{LOINC}|44261-6", "urn:trd-cds:scale|madrs-total",
+                       "urn:trd-cds:scale|hamd17-total")
+
+REQUIRED_KEYS = ("medicationStatements", "medicationRequests", "depressionScores")
+
+CDS_HOOKS_VERSION = "2.0.1"
+
+
+@dataclass(frozen=True)
+class Service:
+    id: str
+    hook: str
+    title: str
+    description: str
+
+
+_DESCRIPTION = (
+    "Advises when intravenous ketamine or intranasal esketamine (Spravato) is {when}: "
+    "treatment-resistant depression criteria with the evidence per antidepressant trial, "
+    "Spravato REMS prerequisites, labeled contraindications, blood pressure, dose per kg and "
+    "label dosing, and interacting medicines. Orders of other drugs get no cards."
+)
+
+SERVICES = {
+    service.id: service
+    for service in (
+        Service("ketamine-esketamine-order-select", "order-select",
+                "Ketamine / esketamine order advice (order-select)",
+                _DESCRIPTION.format(when="selected")),
+        Service("ketamine-esketamine-order-sign", "order-sign",
+                "Ketamine / esketamine order advice (order-sign)",
+                _DESCRIPTION.format(when="signed")),
+    )
+}
+
+
+def _observations(codes: tuple[str, ...], count: int) -> str:
+    joined = ",".join(codes)
+    return f"Observation?patient={{{{context.patientId}}}}&code={joined}&_sort=-date&_count={count}"
+
+
+def prefetch_templates(scale_codes: tuple[str, ...] = ()) -> dict[str, str]:
+    """The prefetch templates every service advertises (see docs/architecture.md)."""
+    patient = "patient={{context.patientId}}"
+    scales = tuple(dict.fromkeys(DEFAULT_SCALE_CODES + scale_codes))
+    return {
+        "patient": "Patient/{{context.patientId}}",
+        "encounter": "Encounter/{{context.encounterId}}",
+        "medicationStatements": f"MedicationStatement?{patient}&_count=100",
+        "medicationRequests": f"MedicationRequest?{patient}&_count=100",
+        "depressionScores": _observations(scales, 100),
+        "bloodPressure": _observations(tuple(f"{LOINC}|{c}" for c in BLOOD_PRESSURE_CODES), 20),
+        "weight": _observations(tuple(f"{LOINC}|{c}" for c in BODY_MEASUREMENT_CODES), 20),
+        "conditions": f"Condition?{patient}&_count=100",
+        "allergies": f"AllergyIntolerance?{patient}&_count=100",
+    }
+
+
+def discovery_document(usage_requirements: str, scale_codes: tuple[str, ...] = ()) -> dict:
+    templates = prefetch_templates(scale_codes)
+    return {
+        "services": [
+            {
+                "hook": service.hook,
+                "title": service.title,
+                "description": service.description,
+                "id": service.id,
+                "prefetch": templates,
+                "usageRequirements": usage_requirements,
+                "version": CDS_HOOKS_VERSION,
+            }
+            for service in SERVICES.values()
+        ]
+    }

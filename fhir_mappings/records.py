@@ -1,0 +1,95 @@
+"""Plain domain records that the clinical rules read.
+
+FHIR JSON goes in through the extractors of this package; these frozen dataclasses come out.
+Nothing here knows about HTTP or Flask. A record that could not be fully interpreted is kept,
+with the reason in ``unknown`` (decision-rules.md §2.7: unknowns are reported, never dropped).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+
+@dataclass(frozen=True)
+class MedicationExposure:
+    """One MedicationStatement or MedicationRequest about a drug the rules care about."""
+
+    source: str  # "MedicationStatement/123"
+    ingredient: str | None  # lower-case ingredient name, e.g. "sertraline"
+    rxcui: str | None  # RxNorm ingredient code
+    mechanism_class: str | None  # e.g. "SSRI"; see fhir_mappings/data/medications.csv
+    roles: frozenset[str]  # "antidepressant", "augmentation", "cns-depressant", "psychostimulant", "maoi", ...
+    status: str
+    start: date | None
+    end: date | None  # None while still active
+    daily_dose_mg: float | None
+    unknown: tuple[str, ...] = ()  # e.g. ("dose: unit 'puff' not convertible",)
+
+
+@dataclass(frozen=True)
+class ScaleScore:
+    instrument: str  # "PHQ-9", "MADRS", "HAM-D"
+    value: float
+    when: date
+    source: str
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """A vital sign or body measurement; ``kind`` is systolic|diastolic|weight|height|bmi."""
+
+    kind: str
+    value: float  # normalised unit: mmHg, kg, cm, kg/m2
+    when: date
+    source: str
+
+
+@dataclass(frozen=True)
+class ConditionRecord:
+    source: str
+    system: str | None
+    code: str | None
+    display: str
+    categories: frozenset[str]  # e.g. "aneurysm", "bipolar", "pregnancy"; data/conditions.csv
+    clinical_status: str | None  # active | recurrence | relapse | inactive | remission | resolved
+    onset: date | None
+
+
+@dataclass(frozen=True)
+class AllergyRecord:
+    source: str
+    substance: str | None  # ingredient name when recognised ("ketamine", "esketamine")
+    display: str
+    active: bool
+
+
+@dataclass(frozen=True)
+class OrderedMedication:
+    """A draft MedicationRequest from ``context.draftOrders`` after scope detection."""
+
+    order_ref: str  # "MedicationRequest/abc"
+    drug: str | None  # "esketamine" | "ketamine" | None (out of scope or unresolved)
+    display: str
+    medication_reference: str | None = None  # "Medication/x" still to be read from the FHIR server
+    route: str | None = None  # "intravenous", "nasal", "oral", ... (None when not given)
+    dose_mg: float | None = None
+    dose_mg_per_kg: float | None = None
+    per_week: float | None = None  # administrations per week when the timing says so
+    infusion_minutes: float | None = None
+    performer: str | None = None  # "Organization/x" or "Location/x" reference
+    authored: date | None = None
+
+
+@dataclass(frozen=True)
+class PatientRecord:
+    patient_id: str
+    birth_date: date | None = None
+    identifier_systems: frozenset[str] = frozenset()
+    encounter_class: str | None = None  # v3 ActCode: AMB, IMP, EMER, ...
+    encounter_location: str | None = None
+    medications: tuple[MedicationExposure, ...] = ()
+    scores: tuple[ScaleScore, ...] = ()
+    measurements: tuple[Measurement, ...] = ()
+    conditions: tuple[ConditionRecord, ...] = ()
+    allergies: tuple[AllergyRecord, ...] = ()
+    uninterpretable: tuple[str, ...] = field(default=())  # "Observation/9: no date" etc.
