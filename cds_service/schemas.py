@@ -94,14 +94,17 @@ FEEDBACK_SCHEMA = {
                 "type": "object",
                 "required": ["card", "outcome", "outcomeTimestamp"],
                 "properties": {
-                    "card": _NON_EMPTY,
+                    "card": {"type": "string", "pattern": UUID},
                     "outcome": {"enum": ["accepted", "overridden"]},
                     "acceptedSuggestions": {
                         "type": "array", "minItems": 1,
-                        "items": {"type": "object", "required": ["id"], "properties": {"id": _NON_EMPTY}},
+                        "items": {"type": "object", "required": ["id"],
+                                  "properties": {"id": {"type": "string", "pattern": UUID}}},
                     },
                     "overrideReason": {
                         "type": "object",
+                        # cds-fb-3: a reason or a user comment.
+                        "anyOf": [{"required": ["reason"]}, {"required": ["userComment"]}],
                         "properties": {
                             "reason": {"type": "object", "required": ["code", "system"],
                                        "properties": {"code": _NON_EMPTY, "system": _NON_EMPTY,
@@ -145,6 +148,8 @@ def _missing_property(error) -> str:
 def _message(error) -> str:
     if error.validator == "pattern":
         return f"{error.instance!r} does not have the required format"
+    if error.validator == "anyOf":
+        return "needs a reason or a userComment"
     if error.validator == "not":
         return "acceptedSuggestions is only allowed when outcome is 'accepted'"
     return error.message[:300]
