@@ -157,7 +157,9 @@ def _message(error) -> str:
 
 def validate(kind: str, document) -> None:
     """Raise a 400 ApiError naming every offending field (at most 10) of ``document``."""
-    errors = sorted(_VALIDATORS[kind].iter_errors(document), key=lambda e: list(map(str, e.absolute_path)))
+    # The most specific problem first: deeper paths before their parents.
+    errors = sorted(_VALIDATORS[kind].iter_errors(document),
+                    key=lambda e: (-len(e.absolute_path), list(map(str, e.absolute_path))))
     if not errors:
         return
     issues = [(f"{_path(e)}: {_message(e)}", _path(e)) for e in errors[:10]]
