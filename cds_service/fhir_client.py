@@ -1,0 +1,252 @@
+"""A small FHIR R4 REST reader for the EHR's ``fhirServer``: reads and paged searches.
+
+Every request passes through ``FhirClient._get``, with (connect, read) timeouts clipped to the
+hook call's ``Deadline``. Errors are typed per HTTP status, as in fhir-py. The bearer token is
+sent only to ``base_url``'s host and is never logged.
+"""
+from __future__ import annotations
+
+import email.utils
+import logging
+import os
+import threading
+import time
+from typing import NamedTuple
+from urllib.parse import quote, urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from cds_service.config import Settings
+
+log = logging.getLogger(__name__)
+
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
+BACKOFF_S = 0.1
+POOL_SIZE = 32
+
+_session_lock = threading.Lock()
+_session: tuple[int, requests.Session] | None = None  # (pid, session): the only module global
+
+
+class FhirError(Exception):
+    """A FHIR read failed; ``str(error)`` is a short reason fit for logs and cards (no token, no URL)."""
+
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status
+
+
+class FhirUnauthorized(FhirError):
+    """401: the token was missing, expired or rejected."""
+
+
+class FhirForbidden(FhirError):
+    """403: the token's scopes do not allow this read."""
+
+
+class FhirNotFound(FhirError):
+    """404 or 410."""
+
+
+class FhirTimeout(FhirError):
+    """A timeout, or the hook call's deadline ran out."""
+
+
+class FhirUnreachable(FhirError):
+    """The connection failed (refused, DNS, reset)."""
+
+
+class SearchResult(NamedTuple):
+    resources: list[dict]
+    pages: int  # pages read from the server
+    truncated: str | None  # why paging stopped early (page cap, loop), else None
+
+
+class Deadline:
+    """The time left for all FHIR reads of one hook call (monotonic clock)."""
+
+    def __init__(self, seconds: float, clock=time.monotonic):
+        self._clock = clock
+        self._end = clock() + seconds
+        self.seconds = seconds
+
+    def remaining(self) -> float:
+        return max(0.0, self._end - self._clock())
+
+    def timeout(self, connect: float, read: float) -> tuple[float, float]:
+        """(connect, read) timeouts no longer than the time left; FhirTimeout once it is gone."""
+        left = self.remaining()
+        if left <= 0:
+            raise FhirTimeout(f"deadline of {self.seconds:g} s exceeded")
+        return min(connect, left), min(read, left)
+
+
+def shared_session() -> requests.Session:
+    """One pooled ``requests.Session`` per worker process, created on first use."""
+    global _session
+    with _session_lock:
+        if _session is None or _session[0] != os.getpid():
+            session = requests.Session()
+            adapter = HTTPAdapter(pool_connections=8, pool_maxsize=POOL_SIZE, max_retries=0)
+            session.mount("http://", adapter)
+            session.mount("https://", adapter)
+            _session = (os.getpid(), session)
+        return _session[1]
+
+
+class FhirClient:
+    """Reads from one FHIR base URL with an optional bearer token, under one deadline."""
+
+    def __init__(self, base_url: str, access_token: str | None, settings: Settings,
+                 session: requests.Session | None = None, deadline: Deadline | None = None):
+        self.base_url = base_url.rstrip("/")
+        self._token = access_token
+        self.settings = settings
+        self.session = session or shared_session()
+        self.deadline = deadline or Deadline(settings.fhir_deadline_s)
+
+    def __repr__(self) -> str:  # keeps the token out of tracebacks and debug logs
+        return f"FhirClient({self.base_url!r})"
+
+    @property
+    def has_token(self) -> bool:
+        return bool(self._token)
+
+    def read(self, resource_type: str, resource_id: str) -> dict:
+        resource = self._get_json(f"{self.base_url}/{resource_type}/{quote(resource_id, safe='')}")
+        if resource.get("resourceType") != resource_type:
+            raise FhirError(f"malformed: {resource_type} read returned {resource.get('resourceType')}")
+        return resource
+
+    def search(self, relative_query: str) -> SearchResult:
+        """Run a search and follow its ``next`` links; the entry resources of every page."""
+        url = f"{self.base_url}/{relative_query.lstrip('/')}"
+        return self.follow(self._get_bundle(url), pages=1, seen={url})
+
+    def follow(self, bundle: dict, pages: int = 0, seen: set[str] | None = None) -> SearchResult:
+        """``bundle``'s resources plus those of the pages behind its ``next`` links (verbatim)."""
+        seen = set(seen or ())
+        resources = bundle_resources(bundle)
+        while (url := next_link(bundle)) is not None:
+            if url in seen:
+                return SearchResult(resources, pages, "paging stopped: next link repeats")
+            if pages >= self.settings.fhir_max_pages:
+                return SearchResult(resources, pages, f"paging stopped after {pages} pages")
+            if not self._same_host(url):
+                raise FhirError("refused: next link points to another host")
+            seen.add(url)
+            bundle = self._get_bundle(url)
+            resources.extend(bundle_resources(bundle))
+            pages += 1
+        return SearchResult(resources, pages, None)
+
+    def _same_host(self, url: str) -> bool:
+        target, base = urlsplit(url), urlsplit(self.base_url)
+        return (target.scheme, target.netloc) == (base.scheme, base.netloc)
+
+    def _get_bundle(self, url: str) -> dict:
+        bundle = self._get_json(url)
+        if bundle.get("resourceType") != "Bundle":
+            raise FhirError("malformed: search did not return a Bundle")
+        return bundle
+
+    def _get_json(self, url: str) -> dict:
+        response = self._get(url)
+        if response.status_code >= 400:
+            raise status_error(response)
+        try:
+            body = response.json()
+        except ValueError:
+            raise FhirError("malformed: response is not JSON", response.status_code) from None
+        if not isinstance(body, dict):
+            raise FhirError("malformed: response is not a FHIR resource", response.status_code)
+        return body
+
+    def _get(self, url: str) -> requests.Response:
+        """The one place every outgoing FHIR request passes (an fhirServer allowlist belongs here).
+
+        Idempotent GET: retried on connection errors and 429/502/503/504 with a short backoff
+        (``Retry-After`` honoured) while the deadline allows.
+        """
+        headers = {"Accept": "application/fhir+json"}
+        if self._token:
+            headers["Authorization"] = f"Bearer {self._token}"
+        s = self.settings
+        for attempt in range(s.fhir_retries + 1):
+            timeout = self.deadline.timeout(s.fhir_connect_timeout_s, s.fhir_read_timeout_s)
+            try:
+                response = self.session.get(url, headers=headers, timeout=timeout, allow_redirects=False)
+            except requests.Timeout as error:
+                if isinstance(error, requests.ConnectTimeout) and attempt < s.fhir_retries:
+                    self._back_off(attempt, None, "connect timeout")
+                    continue
+                raise FhirTimeout(f"timeout after {self.deadline.seconds - self.deadline.remaining():.1f} s") from None
+            except requests.ConnectionError:
+                if attempt < s.fhir_retries:
+                    self._back_off(attempt, None, "connection error")
+                    continue
+                raise FhirUnreachable("FHIR server unreachable") from None
+            if response.status_code in RETRY_STATUSES and attempt < s.fhir_retries:
+                self._back_off(attempt, response.headers.get("Retry-After"), str(response.status_code))
+                continue
+            return response
+        raise AssertionError("unreachable")  # the loop always returns or raises
+
+    def _back_off(self, attempt: int, retry_after: str | None, why: str) -> None:
+        wait = retry_after_seconds(retry_after)
+        wait = BACKOFF_S * 2 ** attempt if wait is None else wait
+        if wait >= self.deadline.remaining():
+            raise FhirTimeout(f"{why}; no time left to retry before the deadline")
+        log.info("FHIR GET retry %d after %s in %.2f s", attempt + 1, why, wait)
+        time.sleep(wait)
+
+
+def status_error(response: requests.Response) -> FhirError:
+    """The typed error for a 4xx/5xx answer, with the OperationOutcome's diagnostics."""
+    status = response.status_code
+    detail = outcome_diagnostics(response)
+    text = f"HTTP {status}" + (f": {detail}" if detail else "")
+    kind = {401: FhirUnauthorized, 403: FhirForbidden, 404: FhirNotFound, 410: FhirNotFound}
+    return kind.get(status, FhirError)(text, status)
+
+
+def outcome_diagnostics(response: requests.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return ""
+    if not isinstance(body, dict) or body.get("resourceType") != "OperationOutcome":
+        return ""
+    return "; ".join(issue.get("diagnostics") or issue.get("details", {}).get("text", "")
+                     for issue in body.get("issue", []) if isinstance(issue, dict)).strip("; ")
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """``Retry-After`` as seconds (delta-seconds or HTTP-date); None when absent or unreadable."""
+    if not value:
+        return None
+    if value.strip().isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def bundle_resources(bundle: dict) -> list[dict]:
+    """The entry resources of a Bundle, without ``search.mode = outcome`` entries."""
+    return [resource for _, resource in indexed_entries(bundle)]
+
+
+def indexed_entries(bundle: dict) -> list[tuple[int, dict]]:
+    """(entry index, resource) for each entry ``bundle_resources`` keeps."""
+    return [(index, entry["resource"]) for index, entry in enumerate(bundle.get("entry") or [])
+            if isinstance(entry, dict) and isinstance(entry.get("resource"), dict)
+            and (entry.get("search") or {}).get("mode") != "outcome"]
+
+
+def next_link(bundle: dict) -> str | None:
+    return next((link.get("url") for link in bundle.get("link") or []
+                 if isinstance(link, dict) and link.get("relation") == "next" and link.get("url")), None)

@@ -1,0 +1,253 @@
+"""Gather the patient data a hook call needs: prefetch first, then the EHR's FHIR server.
+
+CDS Hooks 2.0 §1.4 per prefetch key: a resource or Bundle is used as sent; ``null`` means no data;
+an OperationOutcome or a missing key is queried from ``fhirServer``. All queries of one call run
+concurrently under one ``Deadline``. Required data that cannot be obtained → 412; optional data →
+``unavailable`` (the engine turns it into a data-unavailable card).
+"""
+from __future__ import annotations
+
+import logging
+import re
+import time
+from concurrent.futures import ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Sequence
+from urllib.parse import quote, urlsplit
+
+import requests
+
+from cds_service.config import Settings
+from cds_service.errors import ApiError, PreconditionFailed
+from cds_service.fhir_client import (Deadline, FhirClient, FhirError, FhirNotFound, SearchResult,
+                                     bundle_resources, indexed_entries, next_link)
+
+log = logging.getLogger(__name__)
+
+_TOKEN = re.compile(r"\{\{\s*context\.(\w+)\s*\}\}")
+_READ = re.compile(r"^[A-Z][A-Za-z]+/[^/?]+$")
+_MISSING = object()
+
+
+@dataclass
+class Gathered:
+    resources: dict[str, list[dict]]  # per prefetch key; [] for "none" and "not applicable"
+    unavailable: dict[str, str] = field(default_factory=dict)  # optional key → reason
+    partial: dict[str, str] = field(default_factory=dict)  # key → why only part of the data was read
+    prefetched: tuple[str, ...] = ()
+    fetched: tuple[str, ...] = ()
+    pages: int = 0  # pages (and reads) fetched from the FHIR server
+    fhir_seconds: float = 0.0
+
+
+def gather(payload: dict, templates: dict[str, str], required: Iterable[str], settings: Settings,
+           session: requests.Session | None = None, deadline: Deadline | None = None) -> Gathered:
+    """Every template key's resources, from prefetch or ``fhirServer`` (raises 400 / 412)."""
+    context = payload.get("context") or {}
+    patient_id = context.get("patientId")
+    prefetch = payload.get("prefetch") or {}
+    client = fhir_client(payload, settings, session, deadline)
+    gathered = Gathered(resources={})
+    jobs: dict[str, Callable[[], SearchResult]] = {}
+    failures: dict[str, str] = {}
+    prefetched = []
+    for key, template in templates.items():
+        value = prefetch.get(key, _MISSING)
+        if value is None or _is_resource(value):
+            prefetched.append(key)
+            gathered.resources[key] = _use_prefetched(key, value, patient_id, client, jobs, gathered)
+            continue
+        if value is not _MISSING and not _is_outcome(value):
+            raise ApiError(f"prefetch.{key} must be a FHIR resource, a Bundle or null", f"prefetch.{key}")
+        query = render(template, context)
+        if query is None:  # e.g. no encounterId: the template does not apply to this call
+            gathered.resources[key] = []
+        elif client is None:
+            failures[key] = ("the client's prefetch failed" if value is not _MISSING else "not prefetched")
+            failures[key] += " and no fhirServer to query"
+        else:
+            jobs[key] = _fetch_job(client, query)
+    gathered.prefetched = tuple(prefetched)
+    results = _run(jobs, settings, client.deadline if client else None, failures, gathered)
+    fetched = [key for key in templates if key in results and key not in prefetched]
+    for key, result in results.items():
+        gathered.resources[key] = result.resources
+        if result.truncated:
+            gathered.partial[key] = result.truncated
+        check_patient(((f"fhirServer.{key}[{i}]", r) for i, r in enumerate(result.resources)), patient_id)
+    gathered.fetched = tuple(fetched)
+    gathered.resources = {key: gathered.resources[key] for key in templates if key in gathered.resources}
+    _settle_failures(failures, set(required), gathered)
+    return gathered
+
+
+def _use_prefetched(key: str, value: dict | None, patient_id: str, client: FhirClient | None,
+                    jobs: dict, gathered: Gathered) -> list[dict]:
+    """The resources of a prefetched value; a Bundle's further pages become a job when we may read them."""
+    if value is None:
+        return []
+    if value.get("resourceType") != "Bundle":
+        check_patient([(f"prefetch.{key}", value)], patient_id)
+        return [value]
+    check_patient(((f"prefetch.{key}.entry[{i}].resource", r) for i, r in indexed_entries(value)), patient_id)
+    if next_link(value) is not None:
+        if client is not None and client.has_token:
+            jobs[key] = _follow_job(client, value)
+        else:
+            gathered.partial[key] = "prefetched Bundle has more pages and no fhirAuthorization to read them"
+    return bundle_resources(value)
+
+
+def _fetch_job(client: FhirClient, query: str) -> Callable[[], SearchResult]:
+    def job() -> SearchResult:
+        if not _READ.match(query):
+            return client.search(query)
+        try:
+            return SearchResult([client.read(*query.split("/"))], 1, None)
+        except FhirNotFound:  # a read with no resource is "no data", like a null prefetch
+            return SearchResult([], 1, None)
+    return job
+
+
+def _follow_job(client: FhirClient, bundle: dict) -> Callable[[], SearchResult]:
+    def job() -> SearchResult:
+        try:
+            return client.follow(bundle)
+        except FhirError as error:  # keep the prefetched page, say the rest is missing
+            return SearchResult(bundle_resources(bundle), 0, f"further pages could not be read: {error}")
+    return job
+
+
+def _run(jobs: dict[str, Callable[[], SearchResult]], settings: Settings, deadline: Deadline | None,
+         failures: dict[str, str], gathered: Gathered) -> dict[str, SearchResult]:
+    """Run the jobs concurrently; return on completion or when the deadline runs out."""
+    if not jobs:
+        return {}
+    started = time.monotonic()
+    pool = ThreadPoolExecutor(max_workers=min(len(jobs), settings.fhir_max_workers),
+                              thread_name_prefix="fhir")
+    futures = {pool.submit(job): key for key, job in jobs.items()}
+    done, late = wait(futures, timeout=deadline.remaining())
+    pool.shutdown(wait=False, cancel_futures=True)  # late reads end by their own clipped timeouts
+    results = {}
+    for future in done:
+        key = futures[future]
+        try:
+            results[key] = future.result()
+        except FhirError as error:
+            failures[key] = str(error)
+    for future in late:
+        failures[futures[future]] = f"deadline of {deadline.seconds:g} s exceeded"
+    gathered.pages = sum(result.pages for result in results.values())
+    gathered.fhir_seconds = time.monotonic() - started
+    return results
+
+
+def _settle_failures(failures: dict[str, str], required: set[str], gathered: Gathered) -> None:
+    missing = sorted(key for key in failures if key in required)
+    for key in failures.keys() - required:
+        gathered.unavailable[key] = failures[key]
+    if missing:
+        issues = [(f"Required data '{key}' could not be obtained: {failures[key]}", f"prefetch.{key}")
+                  for key in missing]
+        error = PreconditionFailed(issues[0][0] if len(issues) == 1 else
+                                   "Required data could not be obtained: " + ", ".join(missing),
+                                   f"prefetch.{missing[0]}")
+        error.issues = issues
+        error.gathered = gathered  # for the call log
+        raise error
+
+
+def render(template: str, context: dict) -> str | None:
+    """The template with ``{{context.x}}`` filled in; None when a token has no value."""
+    values = {}
+    for name in _TOKEN.findall(template):
+        value = context.get(name)
+        if not isinstance(value, str) or not value:
+            return None
+        values[name] = quote(value, safe="/")
+    return _TOKEN.sub(lambda match: values[match.group(1)], template)
+
+
+def check_patient(items: Iterable[tuple[str, dict]], patient_id: str | None) -> None:
+    """400 naming the field when a resource belongs to another patient than ``context.patientId``."""
+    for path, resource in items:
+        if resource.get("resourceType") == "Patient":
+            if resource.get("id") not in (None, patient_id):
+                raise ApiError(f"{path} is not the context patient", f"{path}.id")
+            continue
+        for element in ("subject", "patient"):
+            reference = resource.get(element)
+            found = _patient_id(reference.get("reference")) if isinstance(reference, dict) else None
+            if found is not None and found != patient_id:
+                raise ApiError(f"{path}.{element} refers to another patient than context.patientId",
+                               f"{path}.{element}")
+
+
+def _patient_id(reference) -> str | None:
+    parts = reference.split("/") if isinstance(reference, str) else []
+    return next((parts[i + 1] for i in range(len(parts) - 1) if parts[i] == "Patient"), None)
+
+
+def _is_outcome(value) -> bool:
+    return isinstance(value, dict) and value.get("resourceType") == "OperationOutcome"
+
+
+def _is_resource(value) -> bool:
+    return isinstance(value, dict) and isinstance(value.get("resourceType"), str) and not _is_outcome(value)
+
+
+def fhir_client(payload: dict, settings: Settings, session: requests.Session | None = None,
+                deadline: Deadline | None = None) -> FhirClient | None:
+    """A client for the call's ``fhirServer`` with its bearer token; None without fhirServer."""
+    base = payload.get("fhirServer")
+    if not base:
+        return None
+    token = (payload.get("fhirAuthorization") or {}).get("access_token")
+    return FhirClient(base, token, settings, session, deadline)
+
+
+def resolve_references(orders: Sequence, payload: dict, settings: Settings,
+                       session: requests.Session | None = None, deadline: Deadline | None = None) -> list:
+    """Orders whose ``medication_reference`` is read from fhirServer and resolved; failures stay as they are."""
+    client = fhir_client(payload, settings, session, deadline)
+    if client is None or not any(order.medication_reference for order in orders):
+        return list(orders)
+    try:
+        from fhir_mappings.orders import resolve_order
+    except ImportError:  # the extractor module has not landed yet
+        return list(orders)
+    medications: dict[str, dict | None] = {}
+    resolved = []
+    for order in orders:
+        reference = order.medication_reference
+        if reference and reference not in medications:
+            medications[reference] = _read_medication(client, reference)
+        medication = medications.get(reference) if reference else None
+        resolved.append(resolve_order(order, medication) if medication else order)
+    return resolved
+
+
+def _read_medication(client: FhirClient, reference: str) -> dict | None:
+    parts = urlsplit(reference)
+    if parts.scheme:  # absolute: only on the call's own fhirServer
+        if not reference.startswith(client.base_url + "/"):
+            return None
+        reference = reference[len(client.base_url) + 1:]
+    if not re.fullmatch(r"Medication/[A-Za-z0-9\-.]{1,64}", reference):
+        return None
+    try:
+        return client.read("Medication", reference.split("/")[1])
+    except FhirError as error:
+        log.info("Medication read failed, order left unresolved: %s", error)
+        return None
+
+
+def call_summary(payload: dict, service_id: str, status: int, gathered: Gathered | None = None) -> dict:
+    """The per-call JSON log fields: ids, where the data came from, FHIR cost. No token, no names."""
+    summary = {"hookInstance": payload.get("hookInstance"), "service": service_id, "status": status}
+    if gathered is not None:
+        summary.update(prefetchKeys=list(gathered.prefetched), fetchedKeys=list(gathered.fetched),
+                       unavailableKeys=sorted(gathered.unavailable), partialKeys=sorted(gathered.partial),
+                       fhirPages=gathered.pages, fhirMs=round(gathered.fhir_seconds * 1000))
+    return summary
