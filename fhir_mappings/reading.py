@@ -1,0 +1,98 @@
+"""Tolerant readers for FHIR R4 JSON dicts: they never raise, whatever the input looks like."""
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Any
+
+_DATE = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?")
+
+
+def as_dict(value: Any) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
+def as_list(value: Any) -> list:
+    """A FHIR repeating element as a list (a lone object counts as one item)."""
+    if isinstance(value, list):
+        return value
+    return [] if value is None else [value]
+
+
+def text(value: Any) -> str:
+    return value.strip() if isinstance(value, str) else ""
+
+
+def number(value: Any) -> float | None:
+    """A JSON number (or numeric string) as float; booleans and anything else → None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    try:
+        return float(text(value))
+    except ValueError:
+        return None
+
+
+def codings(concept: Any) -> list[tuple[str, str]]:
+    """``(system, code)`` pairs of a CodeableConcept (or of a single Coding)."""
+    concept = as_dict(concept)
+    items = as_list(concept.get("coding")) if "coding" in concept else [concept]
+    pairs = []
+    for coding in items:
+        coding = as_dict(coding)
+        if text(coding.get("code")):
+            pairs.append((text(coding.get("system")), text(coding.get("code"))))
+    return pairs
+
+
+def concept_text(concept: Any) -> str:
+    """``text`` and every coding ``display`` of a CodeableConcept, joined for word searches."""
+    concept = as_dict(concept)
+    parts = [text(concept.get("text"))]
+    parts += [text(as_dict(coding).get("display")) for coding in as_list(concept.get("coding"))]
+    return " | ".join(part for part in parts if part)
+
+
+def display_of(concept: Any) -> str:
+    """``text`` of a CodeableConcept, else its first coding ``display``."""
+    concept = as_dict(concept)
+    displays = [text(as_dict(coding).get("display")) for coding in as_list(concept.get("coding"))]
+    return text(concept.get("text")) or next((d for d in displays if d), "")
+
+
+def first_code(concept: Any) -> str | None:
+    """The first coding's code, e.g. of ``clinicalStatus``."""
+    pairs = codings(concept)
+    return pairs[0][1] if pairs else None
+
+
+def parse_date(value: Any) -> date | None:
+    """The calendar date of a FHIR date/dateTime/instant as written (no time-zone shift).
+
+    A partial date ("2024", "2024-05") maps to the first day of its period; see ``is_partial``.
+    """
+    match = _DATE.match(text(value))
+    if not match:
+        return None
+    year, month, day = (int(part) if part else 1 for part in match.groups())
+    try:
+        return date(year, month, day)
+    except ValueError:
+        return None
+
+
+def is_partial(value: Any) -> bool:
+    """True for a year or year-month date, whose day is not known."""
+    return parse_date(value) is not None and len(text(value)) < 10
+
+
+def reference(value: Any) -> str | None:
+    """``reference`` of a Reference element."""
+    return text(as_dict(value).get("reference")) or None
+
+
+def source(resource: dict) -> str:
+    """``"Type/id"`` naming a resource in records and messages."""
+    return f"{text(resource.get('resourceType')) or 'Resource'}/{text(resource.get('id')) or '(no id)'}"

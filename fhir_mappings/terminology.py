@@ -1,0 +1,137 @@
+"""The code tables in ``fhir_mappings/data/*.csv`` (see data/README.md), read once per process."""
+from __future__ import annotations
+
+import csv
+import functools
+import io
+import re
+from dataclasses import dataclass
+from importlib import resources
+
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+NDC = "http://hl7.org/fhir/sid/ndc"
+LOINC = "http://loinc.org"
+ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
+SNOMED = "http://snomed.info/sct"
+LOCAL_SCALE = "urn:trd-cds:scale"
+
+
+@dataclass(frozen=True)
+class Ingredient:
+    """One row of medications.csv at ingredient level."""
+
+    name: str
+    rxcui: str | None
+    mechanism_class: str | None
+    min_daily_dose_mg: float | None  # UNVERIFIED for every drug (data/README.md)
+    roles: frozenset[str]
+
+
+@functools.cache
+def rows(table: str) -> tuple[dict[str, str], ...]:
+    """Every row of ``data/<table>.csv`` as a dict of strings."""
+    data = resources.files(__package__).joinpath("data", f"{table}.csv").read_text("utf-8")
+    return tuple(csv.DictReader(io.StringIO(data)))
+
+
+def normalise_code(system: str, code: str) -> str:
+    """Upper case; ICD-10-CM without its dot and NDC without hyphens, as VSAC and EHRs vary."""
+    code = code.strip().upper()
+    if system == ICD10CM:
+        return code.replace(".", "")
+    if system == NDC:
+        return code.replace("-", "")
+    return code
+
+
+def _split(value: str) -> list[str]:
+    return [item.strip() for item in value.split(";") if item.strip()]
+
+
+def coded_rows(table: str, system: str, code: str) -> list[dict[str, str]]:
+    """Rows whose code equals ``code`` (``match`` exact) or starts it (``match`` prefix)."""
+    wanted = normalise_code(system, code)
+    found = []
+    for row in rows(table):
+        listed = normalise_code(row["system"], row["code"])
+        if row["system"] == system and (
+                wanted == listed or (row.get("match") == "prefix" and wanted.startswith(listed))):
+            found.append(row)
+    return found
+
+
+@functools.cache
+def _word(term: str) -> re.Pattern[str]:
+    return re.compile(rf"(?<![a-z]){re.escape(term)}(?![a-z])", re.IGNORECASE)
+
+
+def text_rows(table: str, free_text: str, name_column: str | None = None) -> list[dict[str, str]]:
+    """Rows with a synonym (or ``name_column`` value) in the text as a whole word, first match first.
+
+    A row whose ``exclude_text`` word also occurs is skipped (e.g. "Hamilton Anxiety").
+    """
+    hits = []
+    for row in rows(table):
+        terms = _split(row.get("synonyms", "")) + ([row[name_column]] if name_column else [])
+        if any(_word(word).search(free_text) for word in _split(row.get("exclude_text", ""))):
+            continue
+        positions = [m.start() for term in terms if (m := _word(term).search(free_text))]
+        if positions:
+            hits.append((min(positions), row))
+    return [row for _, row in sorted(hits, key=lambda hit: hit[0])]
+
+
+@functools.cache
+def _ingredients() -> dict[str, Ingredient]:
+    table = {}
+    for row in rows("medications"):
+        if row["system"] == RXNORM and row["display"] == row["ingredient"]:
+            table[row["ingredient"]] = Ingredient(
+                name=row["ingredient"], rxcui=row["code"],
+                mechanism_class=row["mechanism_class"] or None,
+                min_daily_dose_mg=float(row["min_daily_dose_mg"]) if row["min_daily_dose_mg"] else None,
+                roles=frozenset(_split(row["roles"])))
+    return table
+
+
+def ingredient(name: str) -> Ingredient | None:
+    """The ingredient row by lower-case name, e.g. ``ingredient("sertraline").min_daily_dose_mg``."""
+    return _ingredients().get(name.strip().lower())
+
+
+def ingredient_for_code(system: str, code: str) -> Ingredient | None:
+    """The ingredient of an RxNorm ingredient code or of a listed product code (NDC)."""
+    found = coded_rows("medications", system, code)
+    return ingredient(found[0]["ingredient"]) if found else None
+
+
+def ingredient_in_text(free_text: str) -> Ingredient | None:
+    """The first ingredient named in the text ("esketamine" is not read as "ketamine")."""
+    found = text_rows("medications", free_text, name_column="ingredient")
+    return ingredient(found[0]["ingredient"]) if found else None
+
+
+def observation_names(system: str, code: str) -> list[tuple[str, str]]:
+    """``(kind, name)`` of a LOINC or local code, e.g. ``("vital", "systolic")``."""
+    return [(row["kind"], row["name"]) for row in coded_rows("observations", system, code)]
+
+
+def scale_in_text(free_text: str) -> str | None:
+    """The instrument named in an Observation's text ("MADRS", "Hamilton", ...), if any."""
+    found = [row for row in text_rows("observations", free_text) if row["kind"] == "scale"]
+    return found[0]["name"] if found else None
+
+
+def condition_categories(system: str, code: str) -> frozenset[str]:
+    return frozenset(cat for row in coded_rows("conditions", system, code)
+                     for cat in _split(row["categories"]))
+
+
+def route_for(system: str, code: str) -> str | None:
+    found = coded_rows("routes", system, code)
+    return found[0]["route"] if found else None
+
+
+def route_in_text(free_text: str) -> str | None:
+    found = text_rows("routes", free_text)
+    return found[0]["route"] if found else None
