@@ -220,24 +220,26 @@ def resolve_references(orders: Sequence, payload: dict, settings: Settings,
     medications: dict[str, dict | None] = {}
     resolved = []
     for order in orders:
-        reference = order.medication_reference
-        if reference and reference not in medications:
-            medications[reference] = _read_medication(client, reference)
-        medication = medications.get(reference) if reference else None
+        medication_id = _medication_id(client, order.medication_reference)
+        if medication_id and medication_id not in medications:
+            medications[medication_id] = _read_medication(client, medication_id)
+        medication = medications.get(medication_id)
         resolved.append(resolve_order(order, medication) if medication else order)
     return resolved
 
 
-def _read_medication(client: FhirClient, reference: str) -> dict | None:
-    parts = urlsplit(reference)
-    if parts.scheme:  # absolute: only on the call's own fhirServer
-        if not reference.startswith(client.base_url + "/"):
-            return None
-        reference = reference[len(client.base_url) + 1:]
-    if not re.fullmatch(r"Medication/[A-Za-z0-9\-.]{1,64}", reference):
-        return None
+def _medication_id(client: FhirClient, reference: str | None) -> str | None:
+    """The id in ``Medication/x`` or ``{fhirServer}/Medication/x``; None for anything else."""
+    if reference and urlsplit(reference).scheme:  # absolute: only on the call's own fhirServer
+        prefix = client.base_url + "/"
+        reference = reference[len(prefix):] if reference.startswith(prefix) else None
+    match = re.fullmatch(r"Medication/([A-Za-z0-9\-.]{1,64})", reference or "")
+    return match.group(1) if match else None
+
+
+def _read_medication(client: FhirClient, medication_id: str) -> dict | None:
     try:
-        return client.read("Medication", reference.split("/")[1])
+        return client.read("Medication", medication_id)
     except FhirError as error:
         log.info("Medication read failed, order left unresolved: %s", error)
         return None
