@@ -245,11 +245,16 @@ def _read_medication(client: FhirClient, medication_id: str) -> dict | None:
         return None
 
 
-def call_summary(payload: dict, service_id: str, status: int, gathered: Gathered | None = None) -> dict:
-    """The per-call JSON log fields: ids, where the data came from, FHIR cost. No token, no names."""
-    summary = {"hookInstance": payload.get("hookInstance"), "service": service_id, "status": status}
+def call_summary(gathered: Gathered | None, payload: dict | None = None, service_id: str | None = None,
+                 status: int | str = "ok") -> dict:
+    """Fields for the per-call JSON log line: where the data came from, FHIR cost. No token, no names."""
+    summary: dict = {"status": status}
+    if payload is not None:
+        summary["hookInstance"] = payload.get("hookInstance")
+    if service_id is not None:
+        summary["service"] = service_id
     if gathered is not None:
-        summary.update(prefetchKeys=list(gathered.prefetched), fetchedKeys=list(gathered.fetched),
-                       unavailableKeys=sorted(gathered.unavailable), partialKeys=sorted(gathered.partial),
+        summary.update(prefetched=list(gathered.prefetched), fetched=list(gathered.fetched),
+                       unavailable=sorted(gathered.unavailable), partial=sorted(gathered.partial),
                        fhirPages=gathered.pages, fhirMs=round(gathered.fhir_seconds * 1000))
     return summary

@@ -266,9 +266,10 @@ def test_call_summary_has_counts_but_no_token(fhir):
     prefetch = full_prefetch()
     del prefetch["conditions"]
     request = payload(prefetch)
-    summary = call_summary(request, "ketamine-esketamine-order-sign", 200, run(request))
-    assert summary["fetchedKeys"] == ["conditions"] and summary["fhirPages"] == 1
+    summary = call_summary(run(request), request, "ketamine-esketamine-order-sign", 200)
+    assert summary["fetched"] == ["conditions"] and summary["fhirPages"] == 1
     assert summary["hookInstance"] == request["hookInstance"] and "fhirMs" in summary
+    assert call_summary(None, status=412) == {"status": 412}
     assert TOKEN not in json.dumps(summary)
 
 
