@@ -1,8 +1,231 @@
-"""Integrator commands that talk to a FHIR server: ``fixtures load`` and ``invoke``."""
+"""Integrator commands that talk to a FHIR server: ``fixtures load`` and ``invoke``.
+
+``invoke`` acts as an EHR would: it builds a CDS Hooks request (draft orders, fhirServer, token),
+optionally runs the service's discovery prefetch templates against the FHIR server itself, and
+prints the cards. ``build_request`` and ``prefetch_from_server`` are reusable from tests.
+"""
 from __future__ import annotations
 
 import argparse
+import json
+import sys
+import uuid
+from collections import Counter
+from datetime import date
+from typing import Iterable, TextIO
+
+import requests
+
+from cds_service.config import Settings
+from cds_service.fhir_client import outcome_diagnostics
+from cds_service.patient_data import gather, render
+
+DEFAULT_SERVICE = "http://127.0.0.1:8080"
+DEFAULT_USER = "Practitioner/trd-cds-demo"
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+SNOMED = "http://snomed.info/sct"
+UCUM = "http://unitsofmeasure.org"
+NASAL = {"system": SNOMED, "code": "46713006", "display": "Nasal route"}
+INTRAVENOUS = {"system": SNOMED, "code": "47625008", "display": "Intravenous route"}
+TWICE_WEEKLY = {"frequency": 2, "period": 1, "periodUnit": "wk"}
+# name → (RxNorm ingredient code, display, route, dose value, UCUM unit, timing.repeat)
+ORDERS = {
+    **{f"esketamine-{mg}mg": ("2119365", f"esketamine {mg} mg nasal spray", NASAL, mg, "mg", TWICE_WEEKLY)
+       for mg in (28, 56, 84)},
+    "ketamine-iv": ("6130", "ketamine 35 mg IV infusion over 40 min", INTRAVENOUS, 35, "mg",
+                    TWICE_WEEKLY | {"duration": 40, "durationUnit": "min"}),
+    "ketamine-iv-mgkg": ("6130", "ketamine 0.5 mg/kg IV infusion over 40 min", INTRAVENOUS, 0.5, "mg/kg",
+                         TWICE_WEEKLY | {"duration": 40, "durationUnit": "min"}),
+}
+LOAD_TIMEOUT = (5.0, 120.0)
+SERVICE_TIMEOUT = (5.0, 30.0)
+PREFETCH_SETTINGS = Settings(fhir_deadline_s=60.0, fhir_read_timeout_s=20.0)
+
+
+class CommandError(Exception):
+    """A failure the command reports in one line and exits non-zero on."""
+
+
+def auth_headers(url: str) -> dict[str, str]:
+    """Headers authenticating this CLI to the CDS service at ``url``.
+
+    SECURITY: the signed JWT ``Authorization: Bearer <jwt>`` header (CDS Hooks "Trusting CDS
+    Clients") is added here by the security work; until then the service must run with auth off.
+    """
+    return {}
+
+
+def draft_medication_request(name: str, index: int, patient_id: str, user_id: str) -> dict:
+    code, display, route, value, unit, repeat = ORDERS[name]
+    return {
+        "resourceType": "MedicationRequest", "id": f"trd-cds-draft-{index}", "status": "draft",
+        "intent": "order", "authoredOn": date.today().isoformat(),
+        "medicationCodeableConcept": {"coding": [{"system": RXNORM, "code": code}], "text": display},
+        "subject": {"reference": f"Patient/{patient_id}"}, "requester": {"reference": user_id},
+        "dosageInstruction": [{
+            "text": display, "route": {"coding": [route]}, "timing": {"repeat": repeat},
+            "doseAndRate": [{"doseQuantity": {"value": value, "unit": unit, "system": UCUM, "code": unit}}],
+        }],
+    }
+
+
+def build_request(hook: str, patient_id: str, fhir_server: str, orders: Iterable[str] = ("esketamine-56mg",),
+                  bearer: str | None = None, user_id: str = DEFAULT_USER) -> dict:
+    """A CDS Hooks request as an EHR sends it, without prefetch (see ``prefetch_from_server``)."""
+    requests_ = [draft_medication_request(name, n, patient_id, user_id) for n, name in enumerate(orders, 1)]
+    context = {"userId": user_id, "patientId": patient_id,
+               "draftOrders": {"resourceType": "Bundle", "type": "collection",
+                               "entry": [{"resource": r} for r in requests_]}}
+    if hook == "order-select":
+        context["selections"] = [f"MedicationRequest/{r['id']}" for r in requests_]
+    request = {"hook": hook, "hookInstance": str(uuid.uuid4()), "fhirServer": fhir_server, "context": context}
+    if bearer:
+        request["fhirAuthorization"] = {"access_token": bearer, "token_type": "Bearer", "expires_in": 300,
+                                        "scope": "patient/*.read", "subject": "trd-cds", "patient": patient_id}
+    return request
+
+
+def prefetch_from_server(request: dict, templates: dict[str, str], settings: Settings = PREFETCH_SETTINGS) -> dict:
+    """The prefetch an EHR would send: each applicable template run against ``request['fhirServer']``.
+
+    A search becomes one searchset Bundle of all its pages, a read the resource or null, a failed
+    query an OperationOutcome; a template whose token has no value is left out.
+    """
+    gathered = gather(request, templates, (), settings)
+    prefetch: dict = {}
+    for key, template in templates.items():
+        if render(template, request["context"]) is None:
+            continue
+        found = gathered.resources.get(key, [])
+        if key in gathered.unavailable:
+            prefetch[key] = {"resourceType": "OperationOutcome", "issue": [
+                {"severity": "error", "code": "exception", "diagnostics": gathered.unavailable[key]}]}
+        elif "?" not in template:
+            prefetch[key] = found[0] if found else None
+        else:
+            prefetch[key] = {"resourceType": "Bundle", "type": "searchset", "total": len(found),
+                             "entry": [{"resource": r, "search": {"mode": "match"}} for r in found]}
+    return prefetch
+
+
+def discovery_templates(service: str, service_id: str) -> dict[str, str]:
+    url = f"{service}/cds-services"
+    response = _checked(requests.get(url, headers=auth_headers(url), timeout=SERVICE_TIMEOUT), url)
+    for entry in response.json().get("services", []):
+        if entry.get("id") == service_id:
+            return entry.get("prefetch") or {}
+    raise CommandError(f"{url} does not offer the service {service_id}")
+
+
+def load_fixtures(fhir_server: str, names: Iterable[str] | None = None, bearer: str | None = None,
+                  progress: TextIO | None = None) -> Counter:
+    """POST each fixture patient's transaction Bundle; counts of created (201) and updated (200) entries."""
+    import fixtures
+
+    known = fixtures.patient_names()
+    names = list(names or known)
+    unknown = sorted(set(names) - set(known))
+    if unknown:
+        raise CommandError(f"unknown fixture patient(s) {', '.join(unknown)}; known: {', '.join(known)}")
+    headers = {"Content-Type": "application/fhir+json", "Accept": "application/fhir+json"}
+    if bearer:
+        headers["Authorization"] = f"Bearer {bearer}"
+    counts: Counter = Counter()
+    base = fhir_server.rstrip("/")
+    for done, name in enumerate(names, 1):
+        body = json.dumps(fixtures.load_patient_bundle(name))
+        response = _checked(requests.post(base, data=body, headers=headers, timeout=LOAD_TIMEOUT), base)
+        for entry in response.json().get("entry", []):
+            status = str(entry.get("response", {}).get("status", ""))
+            counts[{"201": "created", "200": "updated"}.get(status[:3], "other")] += 1
+        _progress(progress or sys.stderr, done, len(names), name)
+    return counts
+
+
+def _progress(out: TextIO, done: int, total: int, label: str, width: int = 30) -> None:
+    filled = width * done // total
+    out.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {label:<40.40}")
+    if done == total:
+        out.write("\n")
+    out.flush()
+
+
+def _checked(response: requests.Response, url: str) -> requests.Response:
+    if response.status_code >= 400:
+        detail = outcome_diagnostics(response) or response.text[:300]
+        raise CommandError(f"{url} answered HTTP {response.status_code}: {detail}")
+    return response
+
+
+def format_cards(cards: list[dict]) -> str:
+    """Cards for a terminal: indicator, topic and summary, then the detail indented."""
+    if not cards:
+        return "No cards."
+    lines = []
+    for card in cards:
+        topic = (card.get("source") or {}).get("topic") or {}
+        lines.append(f"[{card.get('indicator', '?').upper()}] {topic.get('display') or topic.get('code') or ''}"
+                     f" — {card.get('summary', '')}")
+        lines += [f"    {line}" for line in (card.get("detail") or "").splitlines()]
+        lines.append("")
+    return "\n".join(lines).rstrip()
+
+
+def fixtures_load_command(args: argparse.Namespace) -> int:
+    counts = load_fixtures(args.fhir_server, args.patient, args.bearer)
+    print(f"created {counts['created']}, updated {counts['updated']}"
+          + (f", other {counts['other']}" if counts["other"] else ""))
+    return 0
+
+
+def invoke_command(args: argparse.Namespace) -> int:
+    service, service_id = args.service.rstrip("/"), f"ketamine-esketamine-{args.hook}"
+    request = build_request(args.hook, args.patient, args.fhir_server, args.order or ["esketamine-56mg"],
+                            args.bearer)
+    if not args.no_prefetch:
+        request["prefetch"] = prefetch_from_server(request, discovery_templates(service, service_id))
+    url = f"{service}/cds-services/{service_id}"
+    headers = {"Content-Type": "application/json"} | auth_headers(url)
+    response = _checked(requests.post(url, json=request, headers=headers, timeout=SERVICE_TIMEOUT), url)
+    cards = response.json().get("cards", [])
+    print(json.dumps(response.json(), indent=2) if args.json else format_cards(cards))
+    return 0
+
+
+def _reporting(command):
+    """Turn connection failures and error answers into one stderr line and exit status 1."""
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return command(args)
+        except CommandError as error:
+            print(f"trd-cds: {error}", file=sys.stderr)
+        except requests.ConnectionError as error:
+            print(f"trd-cds: cannot connect to {error.request.url if error.request else 'the server'}",
+                  file=sys.stderr)
+        except requests.Timeout:
+            print("trd-cds: the server did not answer in time", file=sys.stderr)
+        return 1
+    return run
 
 
 def register(commands: argparse._SubParsersAction) -> None:
     """Add the FHIR-facing subcommands to the ``trd-cds`` parser."""
+    fixtures_parser = commands.add_parser("fixtures", help="synthetic fixture patients")
+    load = fixtures_parser.add_subparsers(dest="fixtures_command", required=True).add_parser(
+        "load", help="load fixture patients into a FHIR server (idempotent: PUT with trd-cds- ids)")
+    load.add_argument("--fhir-server", required=True, help="FHIR base URL")
+    load.add_argument("--bearer", help="access token for the FHIR server")
+    load.add_argument("--patient", action="append", help="fixture patient name (repeatable; default all)")
+    load.set_defaults(func=_reporting(fixtures_load_command))
+
+    invoke = commands.add_parser("invoke", help="call the service as an EHR would and print the cards")
+    invoke.add_argument("hook", choices=("order-select", "order-sign"))
+    invoke.add_argument("--patient", required=True, help="Patient id on the FHIR server")
+    invoke.add_argument("--fhir-server", required=True, help="FHIR base URL sent as fhirServer")
+    invoke.add_argument("--order", action="append", choices=sorted(ORDERS),
+                        help="draft order (repeatable; default esketamine-56mg)")
+    invoke.add_argument("--service", default=DEFAULT_SERVICE, help=f"service base URL ({DEFAULT_SERVICE})")
+    invoke.add_argument("--no-prefetch", action="store_true", help="send no prefetch: the service reads FHIR")
+    invoke.add_argument("--json", action="store_true", help="print the raw JSON response")
+    invoke.add_argument("--bearer", help="FHIR access token sent as fhirAuthorization")
+    invoke.set_defaults(func=_reporting(invoke_command))
