@@ -74,6 +74,7 @@ class OrderedMedication:
     route: str | None = None  # "intravenous", "nasal", "oral", ... (None when not given)
     dose_mg: float | None = None
     dose_mg_per_kg: float | None = None
+    dose_count: float | None = None  # tablets/devices/kits when the dose is not a mass (see dose_mg)
     per_week: float | None = None  # administrations per week when the timing says so
     infusion_minutes: float | None = None
     performer: str | None = None  # "Organization/x" or "Location/x" reference

@@ -1,0 +1,122 @@
+"""Draft orders of order-select / order-sign → OrderedMedication (fhir_mappings/orders.py)."""
+from datetime import date
+
+import pytest
+
+from fhir_mappings.orders import ordered_medications, resolve_order
+
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+SCT = "http://snomed.info/sct"
+
+
+def request(rid, medication, dose=None, route=None, repeat=None, **fields):
+    instruction = {}
+    if dose:
+        instruction["doseAndRate"] = [{"doseQuantity": dose}]
+    if route:
+        instruction["route"] = route
+    if repeat:
+        instruction["timing"] = {"repeat": repeat}
+    return {"resourceType": "MedicationRequest", "id": rid, "status": "draft", "intent": "order",
+            "subject": {"reference": "Patient/p1"}, "authoredOn": "2025-03-04",
+            "dosageInstruction": [instruction], **medication, **fields}
+
+
+def coded(code, display):
+    return {"medicationCodeableConcept": {"coding": [{"system": RXNORM, "code": code, "display": display}]}}
+
+
+def context(*resources, selections=None, full_urls=None):
+    entries = [{"resource": r, **({"fullUrl": full_urls[i]} if full_urls and full_urls[i] else {})}
+               for i, r in enumerate(resources)]
+    result = {"patientId": "p1", "draftOrders": {"resourceType": "Bundle", "type": "collection", "entry": entries}}
+    return {**result, "selections": selections} if selections is not None else result
+
+
+ESKETAMINE = request("es1", coded("2119365", "esketamine"), dose={"value": 56, "unit": "mg", "code": "mg"},
+                     route={"coding": [{"system": SCT, "code": "46713006", "display": "Nasal route"}]},
+                     repeat={"frequency": 2, "period": 1, "periodUnit": "wk"},
+                     performer={"reference": "Organization/clinic-1"})
+KETAMINE_IV = request("k1", coded("6130", "ketamine"), dose={"value": 0.5, "unit": "mg/kg", "code": "mg/kg"},
+                      route={"coding": [{"system": SCT, "code": "47625008"}]},
+                      repeat={"frequency": 1, "period": 1, "periodUnit": "d", "duration": 40, "durationUnit": "min"})
+SERTRALINE = request("s1", coded("36437", "sertraline"), dose={"value": 50, "unit": "mg"})
+
+
+def test_order_sign_returns_every_draft_request_classified():
+    orders = ordered_medications(context(ESKETAMINE, KETAMINE_IV, SERTRALINE), "order-sign")
+    assert [(o.order_ref, o.drug) for o in orders] == [
+        ("MedicationRequest/es1", "esketamine"), ("MedicationRequest/k1", "ketamine"), ("MedicationRequest/s1", None)]
+    es, ket = orders[0], orders[1]
+    assert (es.route, es.dose_mg, es.per_week, es.performer, es.authored) == (
+        "nasal", 56, 2, "Organization/clinic-1", date(2025, 3, 4))
+    assert (ket.route, ket.dose_mg, ket.dose_mg_per_kg, ket.per_week, ket.infusion_minutes) == (
+        "intravenous", None, 0.5, 7, 40)
+
+
+def test_order_select_keeps_only_selections():
+    ctx = context(ESKETAMINE, KETAMINE_IV, selections=["MedicationRequest/k1"])
+    assert [o.order_ref for o in ordered_medications(ctx, "order-select")] == ["MedicationRequest/k1"]
+    assert ordered_medications(context(ESKETAMINE, selections=[]), "order-select") == []
+
+
+@pytest.mark.parametrize("text, drug", [("Spravato 56 mg", "esketamine"), ("ketamine 500 mg/10 mL inj", "ketamine"),
+                                        ("ESKETAMINE nasal spray", "esketamine"), ("lorazepam 1 mg", None)])
+def test_text_fallback(text, drug):
+    order = request("t", {"medicationCodeableConcept": {"text": text}})
+    assert ordered_medications(context(order), "order-sign")[0].drug == drug
+
+
+def test_recognised_code_wins_over_text():
+    order = request("t", {"medicationCodeableConcept": {"coding": [{"system": RXNORM, "code": "36437"}],
+                                                         "text": "ketamine (mislabelled)"}})
+    assert ordered_medications(context(order), "order-sign")[0].drug is None
+
+
+def test_contained_medication_with_device_count_uses_strength_from_name():
+    order = request("c", {"medicationReference": {"reference": "#med"}}, dose={"value": 2, "unit": "device"},
+                    contained=[{"resourceType": "Medication", "id": "med",
+                                "code": {"text": "Spravato 28 MG Nasal Spray Device"}}])
+    result = ordered_medications(context(order), "order-sign")[0]
+    assert (result.drug, result.dose_count, result.dose_mg, result.medication_reference) == ("esketamine", 2, 56, None)
+
+
+@pytest.mark.parametrize("reference, full_url", [("Medication/m9", None), ("urn:uuid:5b1e", "urn:uuid:5b1e")])
+def test_medication_found_in_draft_orders(reference, full_url):
+    medication = {"resourceType": "Medication", "id": "m9",
+                  "code": {"coding": [{"system": "http://hl7.org/fhir/sid/ndc", "code": "50458-028-03"}]}}
+    order = request("r", {"medicationReference": {"reference": reference}})
+    result = ordered_medications(context(order, medication, full_urls=[None, full_url]), "order-sign")
+    assert len(result) == 1 and result[0].drug == "esketamine" and result[0].medication_reference is None
+
+
+def test_unresolved_reference_then_resolve_order():
+    order = request("u", {"medicationReference": {"reference": "Medication/x"}}, dose={"value": 1, "unit": "{tbl}"})
+    unresolved = ordered_medications(context(order), "order-sign")[0]
+    assert (unresolved.drug, unresolved.medication_reference, unresolved.dose_mg) == (None, "Medication/x", None)
+    medication = {"resourceType": "Medication", "id": "x",
+                  "code": {"coding": [{"system": RXNORM, "code": "0", "display": "ketamine 50 MG Oral Tablet"}]}}
+    resolved = resolve_order(unresolved, medication)
+    assert (resolved.drug, resolved.medication_reference, resolved.dose_mg) == ("ketamine", None, 50)
+    assert resolved.display == "ketamine 50 MG Oral Tablet"
+
+
+def test_unresolved_reference_display_classifies_but_stays_to_be_read():
+    order = request("d", {"medicationReference": {"reference": "Medication/y", "display": "Spravato"}})
+    result = ordered_medications(context(order), "order-sign")[0]
+    assert (result.drug, result.medication_reference, result.display) == ("esketamine", "Medication/y", "Spravato")
+
+
+def test_route_text_and_dose_units():
+    order = request("g", coded("6130", "ketamine"), dose={"value": 0.035, "unit": "g"}, route={"text": "IV"})
+    result = ordered_medications(context(order), "order-sign")[0]
+    assert result.route == "intravenous" and result.dose_mg == pytest.approx(35)
+
+
+def test_odd_contexts_give_no_orders_and_odd_orders_do_not_raise():
+    assert ordered_medications({}, "order-sign") == []
+    assert ordered_medications({"draftOrders": "x", "selections": 3}, "order-select") == []
+    odd = {"resourceType": "MedicationRequest", "dosageInstruction": "x", "performer": [1], "authoredOn": 5}
+    result = ordered_medications(context(odd), "order-sign")[0]
+    assert result.drug is None and result.order_ref == "MedicationRequest/(no id)" and result.per_week is None
+    assert result.medication_reference is None and result.display == ""

@@ -1,0 +1,93 @@
+"""The code tables and their loader (fhir_mappings/terminology.py, fhir_mappings/data/*.csv)."""
+import pytest
+
+from fhir_mappings import terminology as t
+
+TABLES = ("medications", "observations", "conditions", "routes")
+
+
+@pytest.mark.parametrize("table", TABLES)
+def test_every_row_names_source_and_status(table):
+    rows = t.rows(table)
+    assert rows
+    for row in rows:
+        assert row["source"].strip(), row
+        assert row["status"] in {"verified", "corroborated", "UNVERIFIED"}, row
+
+
+@pytest.mark.parametrize("table", TABLES)
+def test_one_row_per_code(table):
+    keys = [(row["system"], t.normalise_code(row["system"], row["code"])) for row in t.rows(table)]
+    assert len(keys) == len(set(keys))
+
+
+def test_every_reference_antidepressant_has_class_and_role():
+    for name, rxcui in [("sertraline", "36437"), ("mirtazapine", "15996"), ("phenelzine", "8123"),
+                        ("vortioxetine", "1455099"), ("milnacipran", "588250")]:
+        found = t.ingredient_for_code(t.RXNORM, rxcui)
+        assert found is not None and found.name == name
+        assert "antidepressant" in found.roles and found.mechanism_class
+
+
+def test_min_dose_lower_bound_and_empty_where_not_applicable():
+    assert t.ingredient("mirtazapine").min_daily_dose_mg == 15
+    assert t.ingredient("venlafaxine").min_daily_dose_mg == 75
+    assert t.ingredient("milnacipran").min_daily_dose_mg is None
+    assert all(row["dose_status"] == "UNVERIFIED" for row in t.rows("medications") if row["min_daily_dose_mg"])
+
+
+def test_roles_of_interaction_and_augmentation_agents():
+    assert t.ingredient("tranylcypromine").roles == {"antidepressant", "maoi"}
+    assert "cns-depressant" in t.ingredient("midazolam").roles
+    assert "psychostimulant" in t.ingredient("modafinil").roles
+    assert t.ingredient("aripiprazole").roles == {"augmentation"}
+    assert "antidepressant" not in t.ingredient("esketamine").roles
+
+
+def test_codes_not_in_reference_are_marked_unverified():
+    row = next(r for r in t.rows("medications") if r["display"] == "lorazepam")
+    assert row["status"] == "UNVERIFIED" and "RxNav" in row["source"]
+
+
+def test_icd10_with_and_without_dot_and_prefix_families():
+    assert t.condition_categories(t.ICD10CM, "F31.81") == {"bipolar"}
+    assert t.condition_categories(t.ICD10CM, "F3181") == {"bipolar"}
+    assert t.condition_categories(t.ICD10CM, "i71.4") == {"aneurysm"}
+    assert t.condition_categories(t.ICD10CM, "I69.151") == {"intracerebral-hemorrhage"}
+    assert t.condition_categories(t.ICD10CM, "F11.20") == {"substance-use"}
+    assert t.condition_categories(t.ICD10CM, "Z3A.20") == {"pregnancy"}
+    assert t.condition_categories(t.ICD10CM, "O9A.111") == {"pregnancy"}
+
+
+def test_exact_codes_do_not_act_as_prefixes():
+    assert t.condition_categories(t.ICD10CM, "F32.3") == {"mdd", "mdd-psychotic"}
+    assert t.condition_categories(t.ICD10CM, "F32.81") == frozenset()  # F32.8x is not MDD
+    assert t.condition_categories(t.ICD10CM, "F17.210") == frozenset()  # nicotine left out
+    assert t.condition_categories(t.SNOMED, "F31") == frozenset()  # system must match
+
+
+def test_text_matching_is_whole_word():
+    assert t.ingredient_in_text("esketamine 28 MG nasal").name == "esketamine"
+    assert t.ingredient_in_text("Ketamine HCl 50 mg/mL").name == "ketamine"
+    assert t.ingredient_in_text("SPRAVATO 56 mg").name == "esketamine"
+    assert t.ingredient_in_text("atorvastatin 20 MG") is None
+
+
+def test_scale_text_keeps_hamilton_anxiety_out():
+    assert t.scale_in_text("Montgomery-Asberg Depression Rating Scale") == "MADRS"
+    assert t.scale_in_text("HAM-D17 total") == "HAM-D"
+    assert t.scale_in_text("Hamilton Anxiety Rating Scale total") is None
+    assert t.scale_in_text("PHQ-9 total") is None  # PHQ-9 by LOINC code only (decision-rules §2.4)
+
+
+def test_ndc_product_codes_in_10_and_11_digit_forms():
+    for code in ("50458-028-02", "5045802803", "50458-0028-02"):
+        assert t.ingredient_for_code(t.NDC, code).name == "esketamine"
+    assert t.ingredient_for_code(t.NDC, "50458-029-01") is None
+
+
+def test_routes_by_code_and_text():
+    assert t.route_for(t.SNOMED, "47625008") == "intravenous"
+    assert t.route_in_text("Intranasal") == "nasal"
+    assert t.route_in_text("IV infusion") == "intravenous"
+    assert t.route_in_text("ivermectin") is None
