@@ -1,0 +1,178 @@
+"""Card catalog (decision-rules.md §0) and the shared card builders.
+
+Rules return ``Finding``s; ``build_card`` turns one into a CDS Hooks 2.0 card dict. Cards never
+carry empty strings, lists or nulls (CDS Hooks JSON rule) and the same input always gives the
+same uuids (UUID5 of hook instance, order and topic).
+"""
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import date
+from typing import Iterable, Sequence
+
+from fhir.resources.R4B.servicerequest import ServiceRequest
+
+TOPIC_SYSTEM = "urn:trd-cds:card-topic"
+OVERRIDE_SYSTEM = "urn:trd-cds:override-reason"
+UUID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:trd-cds:card")
+SUMMARY_LIMIT = 139  # CDS Hooks: summary under 140 characters
+INDICATOR_RANK = {"critical": 0, "warning": 1, "info": 2}
+
+TOPICS = {
+    "trd-criteria-met": "TRD criteria met",
+    "trd-criteria-not-met": "TRD criteria not met",
+    "trd-criteria-insufficient-data": "TRD criteria: insufficient data",
+    "contraindication": "Contraindication",
+    "rems-prerequisites": "SPRAVATO REMS prerequisites",
+    "blood-pressure": "Blood pressure",
+    "dose-check": "Dose check",
+    "diagnosis-caution": "Diagnosis caution",
+    "pregnancy": "Pregnancy",
+    "substance-use": "Substance use disorder",
+    "drug-interaction": "Drug interaction",
+    "data-unavailable": "Data unavailable",
+}
+
+SOURCES = {
+    "label": ("SPRAVATO US Prescribing Information",
+              "https://dailymed.nlm.nih.gov/dailymed/drugInfo.cfm?setid=d81a6a79-a74a-44b7-822c-0dfa3036eaed"),
+    "rems": ("SPRAVATO REMS", "https://www.spravatorems.com/"),
+    "apa": ("APA consensus statement on ketamine (2017)", "https://doi.org/10.1001/jamapsychiatry.2017.0080"),
+    "delphi": ("Sforzini et al. 2022 Delphi consensus on TRD", "https://doi.org/10.1038/s41380-021-01381-x"),
+    "cds-hooks": ("CDS Hooks 2.0: optional data not obtained", "https://cds-hooks.hl7.org/2.0/"),
+}
+
+_CLINICAL_JUDGEMENT = ("clinical-judgement", "Benefit outweighs risk (clinical judgement)")
+OVERRIDE_REASONS = {
+    "trd-criteria-not-met": (("trials-documented-elsewhere", "Failed trials documented outside this record"),
+                             _CLINICAL_JUDGEMENT),
+    "trd-criteria-insufficient-data": (("trials-documented-elsewhere", "Failed trials documented outside this record"),
+                                       _CLINICAL_JUDGEMENT),
+    "contraindication": (("condition-resolved", "Condition resolved / entered in error"),
+                         ("specialist-cleared", "Specialist cleared"), _CLINICAL_JUDGEMENT),
+    "rems-prerequisites": (("rems-documented-elsewhere", "Enrolment / certification documented elsewhere"),),
+    "blood-pressure": (("bp-rechecked", "Blood pressure rechecked and acceptable"), _CLINICAL_JUDGEMENT),
+    "dose-check": (("dose-intended", "Dose intended (protocol or clinical judgement)"),
+                   ("weight-documented-elsewhere", "Weight documented elsewhere")),
+    "diagnosis-caution": (("diagnosis-not-current", "Diagnosis not current / entered in error"),
+                          _CLINICAL_JUDGEMENT),
+    "pregnancy": (("not-pregnant", "Not pregnant / entered in error"), _CLINICAL_JUDGEMENT),
+    "substance-use": (("monitoring-in-place", "Enhanced monitoring in place"), _CLINICAL_JUDGEMENT),
+    "drug-interaction": (("monitoring-in-place", "Enhanced monitoring in place"),
+                         ("medication-stopped", "Medication no longer taken")),
+    "data-unavailable": (("checked-manually", "Checked manually"),),
+}
+
+
+@dataclass(frozen=True)
+class ProposedRequest:
+    """A ServiceRequest the card suggests creating (status draft, intent proposal)."""
+
+    label: str
+    description: str
+    code: dict  # FHIR CodeableConcept
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One card's content before it is bound to an order and a hook instance."""
+
+    topic: str
+    indicator: str
+    summary: str
+    detail: str
+    source: str  # key of SOURCES
+    request: ProposedRequest | None = None
+
+
+@dataclass(frozen=True)
+class Item:
+    """One finding line of a card that gathers several (dose-check, contraindication, ...)."""
+
+    indicator: str
+    summary: str
+    detail: str
+
+
+def merge_items(topic: str, items: Sequence[Item], source: str, intro: str = "",
+                request: ProposedRequest | None = None) -> Finding | None:
+    """One Finding for ``items``: the most severe indicator and summary, every item in the detail."""
+    if not items:
+        return None
+    ranked = sorted(items, key=lambda item: INDICATOR_RANK[item.indicator])
+    summary = ranked[0].summary + (f" (+{len(items) - 1} more)" if len(items) > 1 else "")
+    lines = [f"- **{item.indicator}**: {item.detail}" for item in ranked]
+    detail = "\n\n".join(part for part in (intro, "\n".join(lines)) if part)
+    return Finding(topic, ranked[0].indicator, summary, detail, source, request)
+
+
+def build_card(finding: Finding, seed: str, order_ref: str, patient_id: str) -> dict:
+    """The CDS Hooks card for ``finding`` about the order ``order_ref``."""
+    label, url = SOURCES[finding.source]
+    card = {
+        "uuid": _uuid(seed, order_ref, finding.topic),
+        "summary": clip(finding.summary, SUMMARY_LIMIT),
+        "indicator": finding.indicator,
+        "detail": finding.detail,
+        "source": {"label": label, "url": url,
+                   "topic": {"system": TOPIC_SYSTEM, "code": finding.topic, "display": TOPICS[finding.topic]}},
+    }
+    if finding.indicator != "info":
+        card["overrideReasons"] = [{"system": OVERRIDE_SYSTEM, "code": code, "display": display}
+                                   for code, display in OVERRIDE_REASONS[finding.topic]]
+    if finding.request is not None:
+        card["selectionBehavior"] = "at-most-one"
+        card["suggestions"] = [_suggestion(finding.request, seed, order_ref, finding.topic, patient_id)]
+    return card
+
+
+def _suggestion(request: ProposedRequest, seed: str, order_ref: str, topic: str, patient_id: str) -> dict:
+    resource = ServiceRequest.model_validate({
+        "resourceType": "ServiceRequest", "status": "draft", "intent": "proposal",
+        "code": request.code, "subject": {"reference": f"Patient/{patient_id}"},
+    }).model_dump(mode="json", exclude_none=True)
+    return {
+        "label": request.label,
+        "uuid": _uuid(seed, order_ref, topic, request.label),
+        "actions": [{"type": "create", "description": request.description, "resource": resource}],
+    }
+
+
+def _uuid(*parts: str) -> str:
+    return str(uuid.uuid5(UUID_NAMESPACE, "|".join(parts)))
+
+
+def clip(text: str, limit: int) -> str:
+    """``text`` cut to at most ``limit`` characters, ending with an ellipsis when cut."""
+    return text if len(text) <= limit else text[: limit - 1].rstrip(" ,;") + "…"
+
+
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]<>#|~])")
+
+
+def md(value: object) -> str:
+    """Data-derived text escaped for GitHub markdown (tables included); never empty."""
+    text = " ".join(str(value).split())
+    return _MARKDOWN.sub(r"\\\1", text) if text else "—"
+
+
+def table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
+    """A GitHub markdown table; cells must already be escaped with ``md``."""
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def day(value: date | None) -> str:
+    return value.isoformat() if value else "unknown"
+
+
+def names(values: Sequence[str], limit: int) -> str:
+    """Comma-separated ``values`` shortened to ``limit`` characters with a '+N more' tail."""
+    shown = list(values)
+    while len(shown) > 1 and len(", ".join(shown)) + len(f", +{len(values)} more") > limit:
+        shown.pop()
+    text = ", ".join(shown) + (f", +{len(values) - len(shown)} more" if len(shown) < len(values) else "")
+    return clip(text, limit)

@@ -1,0 +1,52 @@
+"""``advise``: every applicable rule for every in-scope order, as CDS Hooks cards."""
+from __future__ import annotations
+
+from datetime import date
+from typing import Sequence
+
+from fhir_mappings.records import OrderedMedication, PatientRecord
+from hooks.cards import INDICATOR_RANK, Finding, build_card
+from hooks.cautions import blood_pressure_finding, condition_findings, interaction_finding
+from hooks.contraindications import contraindication_finding
+from hooks.dosing import dose_finding
+from hooks.policy import Policy
+from hooks.rems import rems_finding
+from hooks.scope import in_scope
+from hooks.trd import MinDoseLookup, evaluate_trd, terminology_min_dose
+from hooks.trd_card import trd_finding
+from hooks.unavailable import unavailable_finding
+
+
+def advise(orders: Sequence[OrderedMedication], patient: PatientRecord, policy: Policy, today: date,
+           unavailable: frozenset[str] = frozenset(), seed: str = "",
+           min_dose_lookup: MinDoseLookup = terminology_min_dose) -> list[dict]:
+    """Cards for the in-scope orders: critical, then warning, then info; then topic; then order.
+
+    ``unavailable`` names the optional prefetch keys that could not be read; ``seed`` is the
+    hookInstance, so the same request always yields the same card uuids.
+    """
+    ranked = []
+    for index, order in enumerate(in_scope(orders)):
+        for finding in findings(order, patient, policy, today, unavailable, min_dose_lookup):
+            card = build_card(finding, seed, order.order_ref, patient.patient_id)
+            ranked.append(((INDICATOR_RANK[finding.indicator], finding.topic, index), card))
+    ranked.sort(key=lambda entry: entry[0])
+    return [card for _, card in ranked]
+
+
+def findings(order: OrderedMedication, patient: PatientRecord, policy: Policy, today: date,
+             unavailable: frozenset[str], min_dose_lookup: MinDoseLookup) -> list[Finding]:
+    """Every finding for one in-scope order, at most one per topic."""
+    order_date = order.authored or today
+    trd = evaluate_trd(patient.medications, patient.scores, order_date, policy, min_dose_lookup)
+    candidates = [
+        trd_finding(trd, order.drug, policy),
+        contraindication_finding(order, patient, unavailable),
+        rems_finding(order, patient, policy, unavailable),
+        blood_pressure_finding(patient, policy, today, unavailable),
+        dose_finding(order, patient, policy, today, unavailable),
+        *condition_findings(patient, unavailable),
+        interaction_finding(patient, today),
+        unavailable_finding(order.drug, unavailable),
+    ]
+    return [finding for finding in candidates if finding is not None]

@@ -1,0 +1,227 @@
+"""TRD criteria (decision-rules.md §2): antidepressant trials, their adequacy, and the C/P decision.
+
+Counting (§2.5, §2.7). A trial's *key* is its mechanism class when distinct classes are required,
+otherwise its ingredient (a repeated trial of one drug is still one antidepressant).
+C = number of distinct keys among confirmed failed trials. The favourable case assumes every
+unknown resolves as a failure and an unknown class is a new class, so
+C + P = distinct keys among failed and unknown trials + unknown trials whose class is unknown.
+The distinct-class rule therefore limits both C and C + P: two SSRIs never make TRD, not even
+"possibly". With distinct classes required, an unknown class is itself an unknown (never C).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Callable, Iterable, Sequence
+
+from fhir_mappings import terminology
+from fhir_mappings.records import MedicationExposure, ScaleScore
+from hooks.policy import Policy
+
+IGNORED_STATUSES = frozenset({"entered-in-error", "not-taken", "cancelled", "draft"})  # §2
+FAILED, NOT_FAILED, UNKNOWN, NOT_COUNTED = "failed", "not a failure", "unknown", "not counted"
+MET, NOT_MET, INSUFFICIENT = "met", "not-met", "insufficient-data"
+
+MinDoseLookup = Callable[[str], "float | None"]
+
+
+@dataclass(frozen=True)
+class ScorePair:
+    """Baseline and follow-up on the same instrument."""
+
+    baseline: ScaleScore
+    followup: ScaleScore
+
+    @property
+    def improvement(self) -> float:
+        return (self.baseline.value - self.followup.value) / self.baseline.value
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One evaluated trial: a row of the TRD card's table."""
+
+    ingredient: str
+    mechanism_class: str | None
+    start: date | None
+    end: date  # effective end, or the order date while still active
+    ongoing: bool
+    max_daily_dose_mg: float | None
+    min_daily_dose_mg: float | None
+    days: int | None
+    scores: ScorePair | None
+    verdict: str  # FAILED | NOT_FAILED | UNKNOWN | NOT_COUNTED
+    reasons: tuple[str, ...] = ()  # why it is not a failure / not counted
+    unknown: tuple[str, ...] = ()  # what to document to decide it
+
+
+@dataclass(frozen=True)
+class TrdResult:
+    verdict: str  # MET | NOT_MET | INSUFFICIENT
+    confirmed: int  # C
+    possible: int  # P: further distinct failures reachable if the unknowns were favourable
+    failed_ingredients: tuple[str, ...]  # one confirmed failure per counted key, in trial order
+    trials: tuple[Trial, ...]
+
+
+def terminology_min_dose(ingredient: str) -> float | None:
+    """Minimum adequate daily dose from fhir_mappings/data/medications.csv (UNVERIFIED values)."""
+    found = terminology.ingredient(ingredient)
+    return found.min_daily_dose_mg if found else None
+
+
+def evaluate_trd(exposures: Iterable[MedicationExposure], scores: Sequence[ScaleScore],
+                 order_date: date, policy: Policy,
+                 min_dose_lookup: MinDoseLookup = terminology_min_dose) -> TrdResult:
+    """Apply §2 to the patient's medication exposures and depression scores for one order."""
+    trials = [_evaluate(group, scores, order_date, policy, min_dose_lookup)
+              for group in _trial_groups(exposures, order_date, policy)]
+    trials.sort(key=lambda t: (t.start is None, t.start or date.min, t.ingredient))
+    key = (lambda t: t.mechanism_class) if policy.require_distinct_classes else (lambda t: t.ingredient)
+    representatives: dict[str, str] = {}
+    for trial in trials:
+        if trial.verdict == FAILED:
+            representatives.setdefault(key(trial), trial.ingredient)
+    open_trials = [t for t in trials if t.verdict in (FAILED, UNKNOWN)]
+    favourable = len({key(t) for t in open_trials if key(t) is not None})
+    favourable += sum(1 for t in open_trials if key(t) is None)
+    confirmed = len(representatives)
+    verdict = MET if confirmed >= policy.min_trials else (
+        INSUFFICIENT if favourable >= policy.min_trials else NOT_MET)
+    return TrdResult(verdict, confirmed, favourable - confirmed, tuple(representatives.values()),
+                     tuple(trials))
+
+
+def _relevant(exposure: MedicationExposure) -> bool:
+    """An antidepressant or augmentation record, or one whose medicine could not be identified."""
+    if exposure.status in IGNORED_STATUSES:
+        return False
+    return exposure.ingredient is None or bool(exposure.roles & {"antidepressant", "augmentation"})
+
+
+def _end(exposure: MedicationExposure, order_date: date) -> date | None:
+    """Effective end; the order date while active; None when a finished record has no end."""
+    return exposure.end or (order_date if exposure.status == "active" else None)
+
+
+def _last_day(group: Sequence[MedicationExposure], order_date: date) -> date:
+    """The latest known end, or the latest start when no end is known (a lower bound)."""
+    return max(d for e in group for d in (_end(e, order_date), e.start) if d)
+
+
+def _trial_groups(exposures: Iterable[MedicationExposure], order_date: date,
+                  policy: Policy) -> list[list[MedicationExposure]]:
+    """Same-ingredient records merged when the gap is <= trial_gap_days; old trials dropped.
+
+    Undated records of an ingredient form one trial of their own; every unidentified record is
+    its own row.
+    """
+    by_ingredient: dict[str | None, list[MedicationExposure]] = {}
+    for exposure in filter(_relevant, exposures):
+        by_ingredient.setdefault(exposure.ingredient, []).append(exposure)
+    groups: list[list[MedicationExposure]] = []
+    for ingredient, records in by_ingredient.items():
+        dated = sorted((e for e in records if e.start), key=lambda e: e.start)
+        undated = [e for e in records if not e.start]
+        merged: list[list[MedicationExposure]] = []
+        for exposure in dated:
+            if (ingredient and merged and (exposure.start - _last_day(merged[-1], order_date)).days
+                    <= policy.trial_gap_days):
+                merged[-1].append(exposure)
+            else:
+                merged.append([exposure])
+        groups += merged + ([undated] if undated and ingredient else [[e] for e in undated])
+    cutoff = order_date - timedelta(days=policy.lookback_days)
+    return [g for g in groups if not any(e.start or e.end for e in g) or _last_day(g, order_date) >= cutoff]
+
+
+def _notes(group: Sequence[MedicationExposure], *prefixes: str, exclude: bool = False) -> list[str]:
+    """The extractor's ``unknown`` notes of ``group`` that start (or, with exclude, do not) with a prefix."""
+    return [n for e in group for n in e.unknown if n.startswith(prefixes) != exclude]
+
+
+def _evaluate(group: list[MedicationExposure], scores: Sequence[ScaleScore], order_date: date,
+              policy: Policy, min_dose_lookup: MinDoseLookup) -> Trial:
+    ingredient = group[0].ingredient
+    starts = [e.start for e in group if e.start]
+    start = min(starts) if starts else None
+    ends = [_end(e, order_date) for e in group]
+    end_known = all(ends) and bool(starts)
+    end = _last_day(group, order_date) if starts or any(ends) else order_date
+    mechanism_class = next((e.mechanism_class for e in group if e.mechanism_class), None)
+    doses = [e.daily_dose_mg for e in group if e.daily_dose_mg is not None]
+    max_dose = max(doses) if doses else None
+    days = (end - start).days if start else None
+    base = dict(ingredient=ingredient or "unidentified medication", mechanism_class=mechanism_class,
+                start=start, end=end, ongoing=any(e.end is None and e.status == "active" for e in group),
+                max_daily_dose_mg=max_dose, days=days, scores=None)
+    if ingredient is None:
+        return Trial(**base, min_daily_dose_mg=None, verdict=NOT_COUNTED,
+                     reasons=tuple(_notes(group, "medication")) or ("medication not identified",))
+    min_dose = min_dose_lookup(ingredient)
+    base["min_daily_dose_mg"] = min_dose
+    if "antidepressant" not in group[0].roles and not policy.count_augmentation:
+        return Trial(**base, verdict=NOT_COUNTED, reasons=("augmentation agent (not counted by policy)",))
+    reasons: list[str] = []
+    unknown = _notes(group, "dose", "start", "end", exclude=True)
+    if min_dose is None:
+        unknown.append(f"minimum adequate dose of {ingredient} (not in the terminology table)")
+    elif max_dose is not None and max_dose >= min_dose:
+        pass
+    elif len(doses) < len(group):
+        notes = "; ".join(_notes(group, "dose"))
+        unknown.append("the daily dose" + (f" ({notes})" if notes else ""))
+    else:
+        reasons.append(f"dose {max_dose:g} mg/day below the minimum {min_dose:g} mg/day")
+    if days is not None and days >= policy.min_trial_days:
+        pass
+    elif days is None or not end_known:
+        notes = "; ".join(_notes(group, "start", "end"))
+        unknown.append("the start and end dates" + (f" ({notes})" if notes else ""))
+    else:
+        reasons.append(f"{days} days, shorter than {policy.min_trial_days} days")
+    pair = _score_pair(scores, start, end, policy) if start else None
+    if pair is None:
+        unknown.append(_missing_scores(start, end, policy))
+    elif pair.baseline.value <= 0:
+        unknown.append("a baseline score above 0")
+    elif pair.improvement >= policy.nonresponse_improvement:
+        reasons.append(f"improved {pair.improvement:.1%} (not below {policy.nonresponse_improvement:.0%})")
+    if policy.require_distinct_classes and mechanism_class is None:
+        unknown.append(f"the mechanism class of {ingredient} (terminology table)")
+    verdict = NOT_FAILED if reasons else (UNKNOWN if unknown else FAILED)
+    return Trial(**{**base, "scores": pair}, verdict=verdict, reasons=tuple(reasons),
+                 unknown=tuple(unknown) if verdict == UNKNOWN else ())
+
+
+def _windows(start: date, end: date, policy: Policy) -> tuple[tuple[date, date], tuple[date, date]]:
+    baseline = (start - timedelta(days=policy.baseline_before_days),
+                start + timedelta(days=policy.baseline_after_days))
+    followup = (start + timedelta(days=policy.followup_after_start_days),
+                end + timedelta(days=policy.followup_after_end_days))
+    return baseline, followup
+
+
+def _score_pair(scores: Sequence[ScaleScore], start: date, end: date, policy: Policy) -> ScorePair | None:
+    """Latest baseline and latest follow-up of one instrument; the latest follow-up wins."""
+    (b_from, b_to), (f_from, f_to) = _windows(start, end, policy)
+    pairs = []
+    for instrument in sorted({s.instrument for s in scores}):
+        same = [s for s in scores if s.instrument == instrument]
+        baseline = _latest(s for s in same if b_from <= s.when <= b_to)
+        followup = _latest(s for s in same if f_from <= s.when <= f_to)
+        if baseline and followup:
+            pairs.append(ScorePair(baseline, followup))
+    return max(pairs, key=lambda p: p.followup.when, default=None)
+
+
+def _latest(scores: Iterable[ScaleScore]) -> ScaleScore | None:
+    return max(scores, key=lambda s: (s.when, s.source), default=None)
+
+
+def _missing_scores(start: date | None, end: date, policy: Policy) -> str:
+    if start is None:
+        return "depression scores (no start date to place them)"
+    (b_from, b_to), (f_from, f_to) = _windows(start, end, policy)
+    return (f"a baseline score ({b_from.isoformat()} to {b_to.isoformat()}) and a follow-up score "
+            f"on the same scale ({f_from.isoformat()} to {f_to.isoformat()})")

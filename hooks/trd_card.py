@@ -1,0 +1,69 @@
+"""The TRD card (topics ``trd-criteria-*``): decision, evidence table, what to document."""
+from __future__ import annotations
+
+from hooks.cards import Finding, day, md, names, table
+from hooks.policy import Policy
+from hooks.trd import FAILED, INSUFFICIENT, MET, NOT_COUNTED, UNKNOWN, Trial, TrdResult
+
+TOPIC = {MET: "trd-criteria-met", INSUFFICIENT: "trd-criteria-insufficient-data", "not-met": "trd-criteria-not-met"}
+HEADERS = ("Ingredient", "Class", "Dates", "Max daily dose vs minimum", "Weeks",
+           "Scale: baseline → follow-up (change)", "Verdict")
+
+
+def trd_finding(result: TrdResult, drug: str, policy: Policy) -> Finding:
+    """The one TRD card of an in-scope order; always returned so the evidence is visible."""
+    distinct = " in distinct classes" if policy.require_distinct_classes else ""
+    if result.verdict == MET:
+        prefix = f"TRD criteria met: {result.confirmed} adequate failed trials{distinct} ("
+        summary = prefix + names(result.failed_ingredients, 137 - len(prefix)) + ")"
+    elif result.verdict == INSUFFICIENT:
+        summary = (f"TRD criteria unconfirmed: {result.confirmed} confirmed + {result.possible} possible "
+                   f"failed trials; document missing dose, duration or scores")
+    else:
+        summary = (f"TRD criteria not met: {result.confirmed} of {policy.min_trials} adequate failed "
+                   f"antidepressant trials{distinct} documented")
+    parts = [_decision(result, policy)]
+    if result.trials:
+        parts.append(table(HEADERS, (_row(t) for t in result.trials)))
+    else:
+        parts.append(f"No antidepressant trial found in the {policy.lookback_days} days before the order.")
+    if result.verdict == INSUFFICIENT:
+        parts.append("**To document:**\n" + "\n".join(
+            f"- {md(t.ingredient)} ({day(t.start)} to {day(t.end)}): {md('; '.join(t.unknown))}"
+            for t in result.trials if t.verdict == UNKNOWN))
+    parts.append(f"*Limitation of use (SPRAVATO label):* the effectiveness of {drug} in preventing "
+                 "suicide or in reducing suicidal ideation or behavior has not been established.")
+    indicator = "info" if result.verdict == MET else "warning"
+    return Finding(TOPIC[result.verdict], indicator, summary, "\n\n".join(parts), "delphi")
+
+
+def _decision(result: TrdResult, policy: Policy) -> str:
+    classes = "from distinct mechanism classes" if policy.require_distinct_classes else "of different drugs"
+    augmentation = "counted" if policy.count_augmentation else "not counted"
+    return (f"**{result.confirmed}** confirmed adequate failed trial(s) and **{result.possible}** more "
+            f"possible if the unknowns were favourable; {policy.min_trials} are needed, {classes}. "
+            f"Adequate = at least the minimum label dose for at least {policy.min_trial_days} days; "
+            f"failed = improvement below {policy.nonresponse_improvement:.0%} on the same scale. "
+            f"Augmentation agents are {augmentation}. Policy {md(policy.version)}.")
+
+
+def _row(trial: Trial) -> list[str]:
+    dose = "unknown" if trial.max_daily_dose_mg is None else f"{trial.max_daily_dose_mg:g} mg"
+    minimum = "unknown" if trial.min_daily_dose_mg is None else f"{trial.min_daily_dose_mg:g} mg"
+    weeks = "unknown" if trial.days is None else f"{trial.days / 7:.1f}"
+    end = f"{day(trial.end)} (ongoing)" if trial.ongoing else day(trial.end)
+    pair = trial.scores
+    scores = "no pair"
+    if pair is not None:
+        change = f" ({-pair.improvement:+.1%})" if pair.baseline.value > 0 else ""
+        scores = (f"{md(pair.baseline.instrument)} {pair.baseline.value:g} → "
+                  f"{pair.followup.value:g}{change}")
+    if trial.verdict == FAILED:
+        verdict = "**failed**"
+    elif trial.verdict == UNKNOWN:
+        verdict = "unknown: " + md("; ".join(trial.unknown))
+    else:
+        label = "not counted: " if trial.verdict == NOT_COUNTED else "not a failure: "
+        verdict = label + md("; ".join(trial.reasons))
+    return [md(trial.ingredient), md(trial.mechanism_class or "unknown"), f"{day(trial.start)} to {end}",
+            f"{dose} vs ≥ {minimum}" if trial.verdict != NOT_COUNTED else dose, weeks, scores, verdict]
