@@ -15,6 +15,7 @@ NOT_TRUE = frozenset({"entered-in-error", "refuted"})  # FHIR R4 condition-ver-s
 
 def condition_record(resource: dict) -> ConditionRecord | None:
     """The record, or None when the condition was entered in error or refuted."""
+    resource = as_dict(resource)
     if first_code(resource.get("verificationStatus")) in NOT_TRUE:
         return None
     concept = as_dict(resource.get("code"))
@@ -37,6 +38,7 @@ def uncoded_problem(resource: dict) -> str | None:
 
 def allergy_record(resource: dict) -> AllergyRecord:
     """Substance from ``code`` or ``reaction[].substance``; active unless resolved/inactive or not true."""
+    resource = as_dict(resource)
     concepts = [resource.get("code")] + [as_dict(r).get("substance") for r in as_list(resource.get("reaction"))]
     found = next((ingredient for ingredient in map(ingredient_of, concepts) if ingredient), None)
     clinical = first_code(resource.get("clinicalStatus"))

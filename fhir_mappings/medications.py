@@ -7,8 +7,8 @@ that a possible trial is reported rather than dropped.
 
 Dates: ``start`` from effectivePeriod.start / effectiveDateTime (statement) or
 dispenseRequest.validityPeriod.start / authoredOn (request). ``end`` is None while the status is
-active; otherwise it is the period end (or the one effectiveDateTime of a statement), and when no
-end is documented ``end`` is None with an ``end:`` reason.
+active; otherwise it is the period end, and when no end is documented (a statement with only an
+effectiveDateTime, for one) ``end`` is None with an ``end:`` reason: the duration is unknown.
 
 A medicine the tables do not know is dropped when it has a name (it is some other drug); without
 any name (bare unknown codes, an unresolved reference) it is kept with a ``medication:`` reason.
@@ -74,14 +74,13 @@ def _dates(resource: dict) -> tuple[Any, Any]:
         period = as_dict(as_dict(resource.get("dispenseRequest")).get("validityPeriod"))
         return period.get("start") or resource.get("authoredOn"), period.get("end")
     period = as_dict(resource.get("effectivePeriod"))
-    if period:
-        return period.get("start"), period.get("end")
-    return resource.get("effectiveDateTime"), resource.get("effectiveDateTime")
+    return period.get("start") or resource.get("effectiveDateTime"), period.get("end")
 
 
 def medication_exposure(resource: dict, known: Mapping[str, dict] | None = None
                         ) -> MedicationExposure | None:
     """One exposure, or None when the status is ignored or the medicine is of no interest."""
+    resource = as_dict(resource)
     status = text(resource.get("status"))
     if status in IGNORED_STATUSES:
         return None

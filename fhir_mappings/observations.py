@@ -59,6 +59,7 @@ def _measurement(kind: str, element: dict, when, ref: str) -> Measurement | str:
 def observation_records(resource: dict, scale_codes: Mapping[str, str] | None = None
                         ) -> tuple[list[ScaleScore], list[Measurement], list[str]]:
     """Scores, measurements and problems of one Observation (each list may be empty)."""
+    resource = as_dict(resource)
     names = _names(resource.get("code"), scale_codes or {})
     components = [(name, component) for component in map(as_dict, as_list(resource.get("component")))
                   for kind, name in _names(component.get("code"), {})

@@ -68,7 +68,7 @@ def ordered_medications(context: dict, hook: str) -> list[OrderedMedication]:
     """Every draft MedicationRequest the hook is about, classified (drug None when out of scope)."""
     entries = [(text(entry.get("fullUrl")), as_dict(entry.get("resource")))
                for entry in map(as_dict, as_list(as_dict(as_dict(context).get("draftOrders")).get("entry")))]
-    known = {}
+    known: dict[str, dict] = {}
     for full_url, resource in entries:
         if resource.get("resourceType") == "Medication":
             known.update({key: resource for key in (full_url, source(resource)) if key})

@@ -10,10 +10,8 @@ from importlib import resources
 
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 NDC = "http://hl7.org/fhir/sid/ndc"
-LOINC = "http://loinc.org"
 ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
 SNOMED = "http://snomed.info/sct"
-LOCAL_SCALE = "urn:trd-cds:scale"
 
 
 @dataclass(frozen=True)
@@ -48,21 +46,46 @@ def _split(value: str) -> list[str]:
     return [item.strip() for item in value.split(";") if item.strip()]
 
 
+@functools.cache
+def _code_index(table: str) -> tuple[dict[tuple[str, str], list[dict]], list[tuple[str, str, dict]]]:
+    """Exact rows by (system, normalised code), and the prefix rows."""
+    exact: dict[tuple[str, str], list[dict]] = {}
+    prefixes = []
+    for row in rows(table):
+        key = (row["system"], normalise_code(row["system"], row["code"]))
+        if row.get("match") == "prefix":
+            prefixes.append((*key, row))
+        else:
+            exact.setdefault(key, []).append(row)
+    return exact, prefixes
+
+
 def coded_rows(table: str, system: str, code: str) -> list[dict[str, str]]:
     """Rows whose code equals ``code`` (``match`` exact) or starts it (``match`` prefix)."""
     wanted = normalise_code(system, code)
-    found = []
-    for row in rows(table):
-        listed = normalise_code(row["system"], row["code"])
-        if row["system"] == system and (
-                wanted == listed or (row.get("match") == "prefix" and wanted.startswith(listed))):
-            found.append(row)
-    return found
+    exact, prefixes = _code_index(table)
+    return exact.get((system, wanted), []) + [
+        row for row_system, prefix, row in prefixes if row_system == system and wanted.startswith(prefix)]
+
+
+def _words_pattern(terms: list[str]) -> re.Pattern[str]:
+    """Any of the terms as a whole word (no letter either side), longest first, ignoring case."""
+    alternatives = "|".join(map(re.escape, sorted(terms, key=len, reverse=True)))
+    return re.compile(rf"(?<![a-z])({alternatives})(?![a-z])", re.IGNORECASE)
 
 
 @functools.cache
-def _word(term: str) -> re.Pattern[str]:
-    return re.compile(rf"(?<![a-z]){re.escape(term)}(?![a-z])", re.IGNORECASE)
+def _text_index(table: str, name_column: str | None) -> tuple[re.Pattern[str] | None, dict[str, list[dict]]]:
+    by_term: dict[str, list[dict]] = {}
+    for row in rows(table):
+        for term in _split(row.get("synonyms", "")) + ([row[name_column]] if name_column else []):
+            by_term.setdefault(term.lower(), []).append(row)
+    return (_words_pattern(list(by_term)) if by_term else None), by_term
+
+
+@functools.cache
+def _exclusion(words: str) -> re.Pattern[str] | None:
+    return _words_pattern(_split(words)) if _split(words) else None
 
 
 def text_rows(table: str, free_text: str, name_column: str | None = None) -> list[dict[str, str]]:
@@ -70,15 +93,14 @@ def text_rows(table: str, free_text: str, name_column: str | None = None) -> lis
 
     A row whose ``exclude_text`` word also occurs is skipped (e.g. "Hamilton Anxiety").
     """
-    hits = []
-    for row in rows(table):
-        terms = _split(row.get("synonyms", "")) + ([row[name_column]] if name_column else [])
-        if any(_word(word).search(free_text) for word in _split(row.get("exclude_text", ""))):
-            continue
-        positions = [m.start() for term in terms if (m := _word(term).search(free_text))]
-        if positions:
-            hits.append((min(positions), row))
-    return [row for _, row in sorted(hits, key=lambda hit: hit[0])]
+    pattern, by_term = _text_index(table, name_column)
+    found: list[dict[str, str]] = []
+    for match in pattern.finditer(free_text) if pattern else ():
+        for row in by_term[match.group(1).lower()]:
+            exclusion = _exclusion(row.get("exclude_text", ""))
+            if row not in found and not (exclusion and exclusion.search(free_text)):
+                found.append(row)
+    return found
 
 
 @functools.cache

@@ -136,7 +136,7 @@ def test_medication_request_dates_and_dosage_instruction():
 
 
 def test_odd_input_never_raises():
-    for odd in ({}, {"resourceType": "MedicationStatement", "dosage": "x", "effectivePeriod": []},
+    for odd in (None, {}, {"resourceType": "MedicationStatement", "dosage": "x", "effectivePeriod": []},
                 {"resourceType": "MedicationRequest", "status": "active", "medicationCodeableConcept": "sertraline",
                  "dosageInstruction": [None, 3], "authoredOn": "yesterday"}):
         exposure = medication_exposure(odd)
@@ -170,3 +170,9 @@ def test_concurrent_dosages_sum_and_sequential_take_the_highest():
     assert daily_dose_mg([morning, evening], "sertraline", "sertraline")[0] == 150
     titration = [dosage(50, "mg", sequence=1), dosage(100, "mg", sequence=2)]
     assert daily_dose_mg(titration, "sertraline", "sertraline")[0] == 100
+
+
+def test_statement_with_only_effective_datetime_has_unknown_duration():
+    exposure = medication_exposure(statement(effectivePeriod=None, effectiveDateTime="2025-01-20"))
+    assert (exposure.start, exposure.end) == (date(2025, 1, 20), None)
+    assert exposure.unknown == ("end: not documented",)
