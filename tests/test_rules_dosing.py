@@ -1,0 +1,101 @@
+"""decision-rules.md §6: ketamine mg/kg, BMI, infusion time, route; esketamine dose, frequency, age."""
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from hooks.dosing import WEIGHT_REQUEST, dose_finding
+from hooks.policy import Policy
+from test_rules_records import TODAY, days_ago, measurement, order, patient
+
+POLICY = Policy()
+WEIGHT_70 = (measurement("weight", 70.0),)
+
+
+def check(the_order, the_patient=None, unavailable=frozenset()):
+    return dose_finding(the_order, the_patient or patient(), POLICY, TODAY, unavailable)
+
+
+@pytest.mark.parametrize("dose_mg, indicator", [(35.0, None), (35.7, "warning"), (70.0, "warning"),
+                                                (70.7, "critical")])
+def test_ketamine_mg_per_kg_limits(dose_mg, indicator):  # 0.5, 0.51, 1.0, 1.01 mg/kg at 70 kg
+    finding = check(order("ketamine", dose_mg=dose_mg), patient(measurements=WEIGHT_70))
+    assert (finding.indicator if finding else None) == indicator
+
+
+@pytest.mark.parametrize("mg_per_kg, indicator", [(0.5, None), (0.51, "warning"), (1.0, "warning"),
+                                                  (1.01, "critical")])
+def test_ketamine_dose_ordered_in_mg_per_kg_needs_no_weight(mg_per_kg, indicator):
+    finding = check(order("ketamine", dose_mg_per_kg=mg_per_kg))
+    assert (finding.indicator if finding else None) == indicator
+
+
+def test_no_recent_weight_is_a_warning_with_a_weight_measurement_suggestion():
+    old_weight = (measurement("weight", 70.0, days_ago(91)),)
+    finding = check(order("ketamine", dose_mg=35.0), patient(measurements=old_weight))
+    assert finding.indicator == "warning"
+    assert "No body weight in the last 90 days" in finding.summary
+    assert finding.request == WEIGHT_REQUEST
+
+
+def test_weight_from_90_days_ago_is_still_used():
+    finding = check(order("ketamine", dose_mg=70.0), patient(measurements=(measurement("weight", 70.0, days_ago(90)),)))
+    assert finding.summary.startswith("Ketamine 1 mg/kg")
+
+
+def test_weight_that_could_not_be_read_is_not_reported_as_missing():
+    assert check(order("ketamine", dose_mg=35.0), unavailable=frozenset({"weight"})) is None
+
+
+@pytest.mark.parametrize("bmi, flagged", [(29.9, False), (30.0, True)])
+def test_bmi_of_30_suggests_ideal_body_weight(bmi, flagged):
+    the_patient = patient(measurements=WEIGHT_70 + (measurement("bmi", bmi),))
+    finding = check(order("ketamine", dose_mg=35.0), the_patient)
+    assert (finding is not None and finding.indicator == "info" and "BMI" in finding.summary) is flagged
+
+
+def test_bmi_is_computed_from_weight_and_height():
+    the_patient = patient(measurements=(measurement("weight", 100.0), measurement("height", 170.0, date(2020, 1, 1))))
+    finding = check(order("ketamine", dose_mg=50.0), the_patient)
+    assert finding.summary == "BMI 34.6: consider dosing on ideal body weight"
+
+
+@pytest.mark.parametrize("minutes, flagged", [(39.0, True), (40.0, False)])
+def test_infusion_under_40_minutes_is_info(minutes, flagged):
+    finding = check(order("ketamine", dose_mg=35.0, infusion_minutes=minutes), patient(measurements=WEIGHT_70))
+    assert (finding is not None and finding.indicator == "info") is flagged
+
+
+def test_ketamine_by_another_route_points_to_the_iv_evidence():
+    finding = check(order("ketamine", route="oral", dose_mg=200.0), patient(measurements=WEIGHT_70))
+    assert finding.indicator == "info"
+    assert "IV 0.5 mg/kg over 40 min" in finding.summary
+
+
+def test_several_ketamine_findings_make_one_card_with_the_worst_indicator():
+    finding = check(order("ketamine", dose_mg=80.0, infusion_minutes=20.0),
+                    patient(measurements=WEIGHT_70 + (measurement("bmi", 31.0),)))
+    assert finding.indicator == "critical"
+    assert finding.summary.endswith("(+2 more)")
+    assert finding.detail.count("- **") == 3
+
+
+@pytest.mark.parametrize("dose_mg, flagged", [(28.0, False), (56.0, False), (84.0, False), (112.0, True),
+                                              (42.0, True), (0.0, True)])
+def test_esketamine_dose_must_be_a_28_mg_multiple_up_to_84_mg(dose_mg, flagged):
+    old_patient = patient(birth_date=date(1950, 1, 1))
+    finding = check(order("esketamine", dose_mg=dose_mg), old_patient)
+    assert (finding is not None and finding.indicator == "critical") is flagged
+
+
+@pytest.mark.parametrize("per_week, flagged", [(2.0, False), (3.0, True)])
+def test_esketamine_more_than_twice_weekly_is_a_warning(per_week, flagged):
+    finding = check(order("esketamine", dose_mg=56.0, per_week=per_week))
+    assert (finding is not None and finding.indicator == "warning") is flagged
+
+
+@pytest.mark.parametrize("birth_date, flagged", [(date(1961, 11, 21), True), (date(1961, 11, 20), False)])
+def test_28_mg_under_65_is_a_warning(birth_date, flagged):  # 64 (turns 65 tomorrow) vs 65 today
+    finding = check(order("esketamine", dose_mg=28.0), patient(birth_date=birth_date))
+    assert (finding is not None and "aged 64" in finding.summary) is flagged
