@@ -81,11 +81,13 @@ def build_request(hook: str, patient_id: str, fhir_server: str, orders: Iterable
     request = {"hook": hook, "hookInstance": str(uuid.uuid4()), "fhirServer": fhir_server, "context": context}
     if bearer:
         request["fhirAuthorization"] = {"access_token": bearer, "token_type": "Bearer", "expires_in": 300,
-                                        "scope": "patient/*.read", "subject": "trd-cds", "patient": patient_id}
+                                        "scope": "patient/*.read", "subject": "trd-cds",
+                                        "patient": patient_id}
     return request
 
 
-def prefetch_from_server(request: dict, templates: dict[str, str], settings: Settings = PREFETCH_SETTINGS) -> dict:
+def prefetch_from_server(request: dict, templates: dict[str, str],
+                         settings: Settings = PREFETCH_SETTINGS) -> dict:
     """The prefetch an EHR would send: each applicable template run against ``request['fhirServer']``.
 
     A search becomes one searchset Bundle of all its pages, a read the resource or null, a failed
@@ -164,8 +166,8 @@ def format_cards(cards: list[dict]) -> str:
     lines = []
     for card in cards:
         topic = (card.get("source") or {}).get("topic") or {}
-        lines.append(f"[{card.get('indicator', '?').upper()}] {topic.get('display') or topic.get('code') or ''}"
-                     f" — {card.get('summary', '')}")
+        title = topic.get("display") or topic.get("code") or ""
+        lines.append(f"[{card.get('indicator', '?').upper()}] {title} — {card.get('summary', '')}")
         lines += [f"    {line}" for line in (card.get("detail") or "").splitlines()]
         lines.append("")
     return "\n".join(lines).rstrip()

@@ -181,7 +181,8 @@ class FhirClient:
                 if isinstance(error, requests.ConnectTimeout) and attempt < s.fhir_retries:
                     self._back_off(attempt, None, "connect timeout")
                     continue
-                raise FhirTimeout(f"timeout after {self.deadline.seconds - self.deadline.remaining():.1f} s") from None
+                elapsed = self.deadline.seconds - self.deadline.remaining()
+                raise FhirTimeout(f"timeout after {elapsed:.1f} s") from None
             except requests.ConnectionError:
                 if attempt < s.fhir_retries:
                     self._back_off(attempt, None, "connection error")

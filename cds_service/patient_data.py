@@ -209,7 +209,7 @@ def fhir_client(payload: dict, settings: Settings, session: requests.Session | N
 
 def resolve_references(orders: Sequence, payload: dict, settings: Settings,
                        session: requests.Session | None = None, deadline: Deadline | None = None) -> list:
-    """Orders whose ``medication_reference`` is read from fhirServer and resolved; failures stay as they are."""
+    """Orders with a ``medication_reference`` resolved by reading it from fhirServer (failures: unchanged)."""
     client = fhir_client(payload, settings, session, deadline)
     if client is None or not any(order.medication_reference for order in orders):
         return list(orders)

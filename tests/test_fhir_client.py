@@ -40,7 +40,7 @@ def page(ids, next_url=None) -> dict:
 
 def add_pages(fhir, count: int, loop_to: int | None = None) -> list[str]:
     """``count`` chained pages of Condition?patient=1; the last one links to page ``loop_to`` if given."""
-    urls = [f"{BASE}/Condition?patient=1"] + [f"{BASE}/Condition?patient=1&_offset={n}" for n in range(1, count)]
+    urls = [f"{BASE}/Condition?patient=1" + (f"&_offset={n}" if n else "") for n in range(count)]
     for n, url in enumerate(urls):
         nxt = urls[n + 1] if n + 1 < count else (urls[loop_to] if loop_to is not None else None)
         fhir.get(url, json=page([f"c{n}"], nxt), match=[matchers.query_string_matcher(url.split("?")[1])])

@@ -6,6 +6,7 @@ import re
 import sys
 import time
 import types
+from dataclasses import replace
 
 import pytest
 import requests
@@ -211,7 +212,8 @@ def test_prefetched_bundle_with_next_link_is_followed_with_the_token(fhir):
     page2["entry"][0]["resource"]["id"] = "second"
     fhir.get(next_url, json=page2, match=[matchers.header_matcher({"Authorization": f"Bearer {TOKEN}"})])
     gathered = run(payload(prefetch))
-    assert [r["id"] for r in gathered.resources["medicationStatements"]] == ["MedicationStatement-0", "second"]
+    statements = gathered.resources["medicationStatements"]
+    assert [r["id"] for r in statements] == ["MedicationStatement-0", "second"]
     assert gathered.partial == {} and "medicationStatements" in gathered.prefetched
 
 
@@ -232,11 +234,12 @@ def test_slow_server_is_cut_at_the_deadline(fhir):
     fhir.add_callback(responses.GET, re.compile(f"{BASE}/.*"), callback=slow)
     prefetch = full_prefetch()
     del prefetch["conditions"]
+    short = SETTINGS.replace(fhir_deadline_s=0.5)
     started = time.monotonic()
-    assert "deadline" in run(payload(prefetch), SETTINGS.replace(fhir_deadline_s=0.5)).unavailable["conditions"]
+    assert "deadline" in run(payload(prefetch), short).unavailable["conditions"]
     del prefetch["depressionScores"]
     with pytest.raises(PreconditionFailed, match="deadline"):
-        run(payload(prefetch), SETTINGS.replace(fhir_deadline_s=0.5))
+        run(payload(prefetch), short)
     assert time.monotonic() - started < 2 * 0.5 + 0.5
 
 
@@ -280,7 +283,8 @@ def order(reference: str | None) -> OrderedMedication:
 @pytest.fixture
 def fake_resolve_order(monkeypatch):
     module = types.ModuleType("fhir_mappings.orders")
-    module.resolve_order = lambda o, medication: o.__class__(o.order_ref, medication["code"]["text"], o.display)
+    module.resolve_order = lambda o, medication: replace(o, drug=medication["code"]["text"],
+                                                         medication_reference=None)
     monkeypatch.setitem(sys.modules, "fhir_mappings.orders", module)
 
 

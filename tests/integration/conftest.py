@@ -61,11 +61,12 @@ def fhir_server(tmp_path_factory) -> str:
     base_url = f"http://127.0.0.1:{port}/fhir"
     settings = workdir / "settings.yaml"
     settings.write_text(f"host: 127.0.0.1\nport: {port}\nbase_url: {base_url}\n"
-                        f"db_path: {workdir / 'sekmet.db'}\nsimulator:\n  enabled: false\nlog_inbound: false\n")
+                        f"db_path: {workdir / 'sekmet.db'}\n"
+                        "simulator:\n  enabled: false\nlog_inbound: false\n")
     log = workdir / "server.log"
     with log.open("wb") as output:
-        process = subprocess.Popen([str(executable), "serve", "-c", str(settings), "--host", "127.0.0.1",
-                                    "--port", str(port)], cwd=workdir, stdout=output, stderr=subprocess.STDOUT)
+        command = [str(executable), "serve", "-c", str(settings), "--host", "127.0.0.1", "--port", str(port)]
+        process = subprocess.Popen(command, cwd=workdir, stdout=output, stderr=subprocess.STDOUT)
     try:
         wait_until_ready(base_url, process, log)
         yield base_url
