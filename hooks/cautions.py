@@ -100,7 +100,7 @@ def interaction_finding(patient: PatientRecord, today: date) -> Finding | None:
     """Warning for active CNS depressants, psychostimulants and MAOIs (medications are required data)."""
     items = [Item("warning", f"Drug interaction: {exposure.ingredient} ({role.replace('-', ' ')})",
                   md(f"{exposure.ingredient}, {effect} ({exposure.source})"))
-             for exposure in patient.medications if _active(exposure, today)
+             for exposure in sorted(patient.medications, key=lambda e: e.source) if _active(exposure, today)
              for role, effect in INTERACTING_ROLES.items() if role in exposure.roles]
     return merge_items("drug-interaction", items, "label")
 

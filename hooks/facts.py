@@ -12,8 +12,9 @@ ACTIVE_CLINICAL_STATUSES = frozenset({"active", "recurrence", "relapse", None})
 
 def conditions_in(patient: PatientRecord, categories: Iterable[str],
                   active_only: bool) -> list[tuple[str, ConditionRecord]]:
-    """``(category, condition)`` pairs for the categories, in category order then record order."""
-    return [(category, condition) for category in categories for condition in patient.conditions
+    """``(category, condition)`` pairs for the categories, in category order then by source."""
+    ordered = sorted(patient.conditions, key=lambda condition: condition.source)
+    return [(category, condition) for category in categories for condition in ordered
             if category in condition.categories
             and (not active_only or condition.clinical_status in ACTIVE_CLINICAL_STATUSES)]
 

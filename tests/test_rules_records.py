@@ -50,7 +50,7 @@ def measurement(kind, value, when=None):
 
 
 def condition(category, clinical_status="active", display=None):
-    return ConditionRecord(source=f"Condition/{category}", system=None, code=None,
+    return ConditionRecord(source=f"Condition/{(display or category).replace(' ', '-')}", system=None, code=None,
                            display=display or category, categories=frozenset({category}),
                            clinical_status=clinical_status, onset=None)
 

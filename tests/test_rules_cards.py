@@ -1,0 +1,131 @@
+"""Card shape (CDS Hooks 2.0 §1.5 and decision-rules.md §0) over a patient that triggers every topic."""
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from fhir.resources.R4B.servicerequest import ServiceRequest
+
+from hooks import Policy, advise
+from hooks.cards import OVERRIDE_SYSTEM, TOPIC_SYSTEM, TOPICS, md
+from test_rules_records import (TODAY, allergy, condition, days_ago, exposure, measurement, order, patient,
+                                trials)
+
+LONG_NAMES = [("sertraline", "SSRI"), ("bupropion", "NDRI"), ("duloxetine", "SNRI"), ("nortriptyline", "TCA"),
+              ("phenelzine", "MAOI"), ("mirtazapine", "NaSSA"), ("trazodone", "SARI"),
+              ("vortioxetine", "multimodal serotonergic"), ("vilazodone", "SSRI + 5-HT1A partial agonist")]
+MEDS, SCORES = trials(*((name, cls, days_ago(700 - 70 * i)) for i, (name, cls) in enumerate(LONG_NAMES)))
+BUSY = patient(medications=MEDS + (exposure("lorazepam", "benzodiazepine", status="active", roles=("cns-depressant",)),),
+               scores=SCORES, measurements=(measurement("systolic", 150), measurement("diastolic", 95)),
+               conditions=(condition("aneurysm", display="Aortic | aneurysm *big*"), condition("bipolar"),
+                           condition("pregnancy"), condition("substance-use")),
+               allergies=(allergy("esketamine"),))
+ORDERS = [order("esketamine", dose_mg=112.0, order_ref="MedicationRequest/e"),
+          order("ketamine", dose_mg=35.0, order_ref="MedicationRequest/k")]
+UNAVAILABLE = frozenset({"encounter"})
+
+
+def cards(seed="hook-1", the_patient=BUSY):
+    return advise(ORDERS, the_patient, Policy(), TODAY, UNAVAILABLE, seed)
+
+
+def empty_values(value, path="card"):
+    if value in ("", [], {}, None):
+        yield path
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from empty_values(item, f"{path}.{key}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from empty_values(item, f"{path}[{index}]")
+
+
+def test_the_busy_patient_triggers_every_topic():
+    assert {card["source"]["topic"]["code"] for card in cards()} == set(TOPICS) - {
+        "trd-criteria-not-met", "trd-criteria-insufficient-data"}
+
+
+def test_no_card_has_an_empty_or_null_value():
+    assert [path for card in cards() for path in empty_values(card)] == []
+
+
+def test_summaries_are_under_140_characters_even_for_long_ingredient_lists():
+    all_cards = cards()
+    trd = next(c for c in all_cards if c["source"]["topic"]["code"] == "trd-criteria-met")
+    assert trd["summary"].startswith("TRD criteria met: 9 adequate failed trials in distinct classes (sertraline")
+    assert "more)" in trd["summary"]
+    assert max(len(card["summary"]) for card in all_cards) < 140
+
+
+def test_every_card_has_a_topic_label_and_absolute_url():
+    for card in cards():
+        source = card["source"]
+        assert source["topic"]["system"] == TOPIC_SYSTEM
+        assert source["topic"]["display"] == TOPICS[source["topic"]["code"]]
+        assert source["label"] and source["url"].startswith("https://")
+
+
+def test_warning_and_critical_cards_offer_override_reasons_and_info_cards_do_not():
+    for card in cards():
+        reasons = card.get("overrideReasons", [])
+        assert bool(reasons) is (card["indicator"] != "info"), card["summary"]
+        assert all(r["system"] == OVERRIDE_SYSTEM and r["code"] and r["display"] for r in reasons)
+
+
+def test_suggestions_carry_selection_behavior_and_valid_service_requests():
+    suggested = [card for card in cards() if "suggestions" in card]
+    topics = {card["source"]["topic"]["code"] for card in suggested}
+    assert topics == {"blood-pressure", "rems-prerequisites", "dose-check"}  # BUSY has no weight
+    for card in suggested:
+        assert card["selectionBehavior"] == "at-most-one"
+        for suggestion in card["suggestions"]:
+            assert suggestion["uuid"] and suggestion["label"]
+            [action] = suggestion["actions"]
+            assert action["type"] == "create" and action["description"]
+            resource = ServiceRequest.model_validate(action["resource"]).model_dump(mode="json", exclude_none=True)
+            assert resource == action["resource"]
+            assert (resource["status"], resource["intent"], resource["subject"]) == (
+                "draft", "proposal", {"reference": "Patient/p1"})
+
+
+def test_weight_request_suggestion_for_ketamine_without_weight():
+    the_patient = replace(BUSY, measurements=())
+    dose_card = next(c for c in cards(the_patient=the_patient)
+                     if c["source"]["topic"]["code"] == "dose-check" and "ketamine" in c["summary"].lower()
+                     and "weight" in c["summary"])
+    code = dose_card["suggestions"][0]["actions"][0]["resource"]["code"]["coding"][0]["code"]
+    assert code == "29463-7"
+
+
+def test_uuids_are_deterministic_unique_and_depend_on_the_hook_instance():
+    first, again, other = cards("hook-1"), cards("hook-1"), cards("hook-2")
+    uuids = [card["uuid"] for card in first]
+    assert uuids == [card["uuid"] for card in again]
+    assert len(set(uuids)) == len(uuids)
+    assert not set(uuids) & {card["uuid"] for card in other}
+
+
+@pytest.mark.parametrize("the_order, count", [(ORDERS[0], 10), (ORDERS[1], 8)])
+def test_at_most_one_card_per_topic_per_order(the_order, count):
+    topics = [c["source"]["topic"]["code"] for c in advise([the_order], BUSY, Policy(), TODAY, UNAVAILABLE, "s")]
+    assert len(topics) == len(set(topics)) == count  # the encounter matters to esketamine (REMS) only
+
+
+def test_data_derived_text_is_escaped_in_markdown():
+    contraindication = next(c for c in cards() if c["source"]["topic"]["code"] == "contraindication")
+    assert "Aortic \\| aneurysm \\*big\\*" in contraindication["detail"]
+    assert md("a|b_c") == "a\\|b\\_c"
+
+
+def test_the_trd_detail_ends_with_the_suicide_prevention_limitation():
+    for card in cards():
+        if card["source"]["topic"]["code"].startswith("trd-criteria"):
+            assert card["detail"].endswith("in preventing suicide or in reducing suicidal ideation or "
+                                           "behavior has not been established.")
+
+
+@pytest.mark.parametrize("drug", ["esketamine", "ketamine"])
+def test_the_trd_card_is_returned_even_without_any_history(drug):
+    [card] = [c for c in advise([order(drug)], patient(), Policy(), TODAY, frozenset(), "s")
+              if c["source"]["topic"]["code"].startswith("trd")]
+    assert (card["source"]["topic"]["code"], card["indicator"]) == ("trd-criteria-not-met", "warning")
