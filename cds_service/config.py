@@ -33,6 +33,12 @@ class Settings:
     fhir_retries: int = 2
     database_url: str = "sqlite:///trd-cds.db"
     auth: str = "on"  # "on" | "off" (development only)
+    issuers_file: str = ""  # JSON file of trusted JWT issuers: keys, jku allowlist, FHIR servers
+    jwt_algorithms: tuple[str, ...] = ("ES384", "RS384")  # may add ES256, RS256; never none/HS*
+    jwt_max_age_s: int = 300  # oldest accepted JWT `iat`
+    jwt_leeway_s: int = 30  # clock skew tolerated on `exp` and `iat`
+    jwks_cache_s: int = 3600  # how long a JWKS fetched over HTTPS is reused
+    jwks_timeout_s: float = 3.0  # timeout of one JWKS fetch
     cors_origins: tuple[str, ...] = ()
     policy_file: str = ""  # JSON file overriding policy defaults (hooks/policy.py)
     scale_codes: tuple[str, ...] = ()  # extra depression-scale codes: "system|code=MADRS"
