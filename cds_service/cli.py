@@ -6,7 +6,7 @@ import os
 import sys
 from importlib import metadata
 
-from cds_service import cli_fhir
+from cds_service import cli_fhir, keys
 
 
 def _version() -> str:
@@ -79,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("routes", help="list the HTTP routes").set_defaults(func=routes)
     commands.add_parser("version", help="print the version").set_defaults(func=version)
     cli_fhir.register(commands)
+    keys.register(commands)
     return parser
 
 
