@@ -10,7 +10,7 @@ from flask import Blueprint, current_app, g, jsonify, request
 
 import hooks
 from cds_service import patient_data, schemas
-from cds_service.errors import ApiError
+from cds_service.errors import ApiError, PreconditionFailed
 from cds_service.services import REQUIRED_KEYS, SERVICES, discovery_document, prefetch_templates
 from fhir_mappings.orders import ordered_medications
 from fhir_mappings.patient import build_patient_record
@@ -29,7 +29,7 @@ def state():
 @cds.get("/cds-services")
 def discovery():
     settings = state().settings
-    return jsonify(discovery_document(state().policy.describe(), settings.scale_codes))
+    return jsonify(discovery_document(state().policy.describe(), settings.scale_codes, settings.fhir_page_size))
 
 
 @cds.post("/cds-services/<service_id>")
@@ -42,13 +42,21 @@ def invoke(service_id: str):
     if service.hook == "order-select":
         schemas.check_selections(payload["context"])
     started = time.monotonic()
-    cards, summary = _advise(service.hook, payload)
-    summary.update(service=service.id, hookInstance=payload["hookInstance"], cards=len(cards),
-                   ms=round((time.monotonic() - started) * 1000, 1))
-    call_log.info(json.dumps(summary, sort_keys=True))
+    try:
+        cards, summary = _advise(service.hook, payload)
+    except PreconditionFailed as error:
+        _log_call(patient_data.call_summary(getattr(error, "gathered", None), status=412), payload, service, started, 0)
+        raise
+    _log_call(summary, payload, service, started, len(cards))
     if cards:
         _audit(service, payload, cards)
     return jsonify({"cards": cards})
+
+
+def _log_call(summary: dict, payload: dict, service, started: float, cards: int) -> None:
+    summary.update(service=service.id, hookInstance=payload["hookInstance"], cards=cards,
+                   ms=round((time.monotonic() - started) * 1000, 1))
+    call_log.info(json.dumps(summary, sort_keys=True))
 
 
 def _advise(hook: str, payload: dict) -> tuple[list[dict], dict]:
@@ -60,12 +68,13 @@ def _advise(hook: str, payload: dict) -> tuple[list[dict], dict]:
     in_scope = hooks.in_scope(orders)
     if not in_scope:
         return [], {"status": "out-of-scope", "prefetched": [], "fetched": []}
-    templates = prefetch_templates(app_state.settings.scale_codes)
+    templates = prefetch_templates(app_state.settings.scale_codes, app_state.settings.fhir_page_size)
     gathered = patient_data.gather(payload, templates, REQUIRED_KEYS, app_state.settings, deadline=deadline)
     resources = [resource for found in gathered.resources.values() for resource in found]
     patient = build_patient_record(context["patientId"], resources, app_state.settings.scale_code_map)
-    cards = hooks.advise(in_scope, patient, app_state.policy, _as_of(in_scope),
-                         frozenset(gathered.unavailable), seed=payload["hookInstance"])
+    not_read = frozenset(gathered.unavailable) | frozenset(gathered.partial)
+    cards = hooks.advise(in_scope, patient, app_state.policy, _as_of(in_scope), not_read,
+                         seed=payload["hookInstance"])
     return cards, patient_data.call_summary(gathered)
 
 

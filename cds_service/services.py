@@ -53,25 +53,25 @@ def _observations(codes: tuple[str, ...], count: int) -> str:
     return f"Observation?patient={{{{context.patientId}}}}&code={joined}&_sort=-date&_count={count}"
 
 
-def prefetch_templates(scale_codes: tuple[str, ...] = ()) -> dict[str, str]:
+def prefetch_templates(scale_codes: tuple[str, ...] = (), page_size: int = 100) -> dict[str, str]:
     """The prefetch templates every service advertises (see docs/architecture.md)."""
     patient = "patient={{context.patientId}}"
     scales = tuple(dict.fromkeys(DEFAULT_SCALE_CODES + scale_codes))
     return {
         "patient": "Patient/{{context.patientId}}",
         "encounter": "Encounter/{{context.encounterId}}",
-        "medicationStatements": f"MedicationStatement?{patient}&_count=100",
-        "medicationRequests": f"MedicationRequest?{patient}&_count=100",
-        "depressionScores": _observations(scales, 100),
+        "medicationStatements": f"MedicationStatement?{patient}&_count={page_size}",
+        "medicationRequests": f"MedicationRequest?{patient}&_count={page_size}",
+        "depressionScores": _observations(scales, page_size),
         "bloodPressure": _observations(tuple(f"{LOINC}|{c}" for c in BLOOD_PRESSURE_CODES), 20),
         "weight": _observations(tuple(f"{LOINC}|{c}" for c in BODY_MEASUREMENT_CODES), 20),
-        "conditions": f"Condition?{patient}&_count=100",
-        "allergies": f"AllergyIntolerance?{patient}&_count=100",
+        "conditions": f"Condition?{patient}&_count={page_size}",
+        "allergies": f"AllergyIntolerance?{patient}&_count={page_size}",
     }
 
 
-def discovery_document(usage_requirements: str, scale_codes: tuple[str, ...] = ()) -> dict:
-    templates = prefetch_templates(scale_codes)
+def discovery_document(usage_requirements: str, scale_codes: tuple[str, ...] = (), page_size: int = 100) -> dict:
+    templates = prefetch_templates(scale_codes, page_size)
     return {
         "services": [
             {

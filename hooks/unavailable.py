@@ -13,6 +13,10 @@ CHECKS = {
     "conditions": (BOTH, "contraindicated conditions (aneurysm, arteriovenous malformation, intracerebral "
                          "hemorrhage), bipolar or psychotic disorders, pregnancy and substance use disorder"),
     "allergies": (BOTH, "hypersensitivity to esketamine or ketamine"),
+    # Required keys appear here only when read in part (paging cut short): the TRD card may miss trials.
+    "medicationStatements": (BOTH, "antidepressant trials and interacting medicines beyond the pages read"),
+    "medicationRequests": (BOTH, "antidepressant trials and interacting medicines beyond the pages read"),
+    "depressionScores": (BOTH, "depression scores beyond the pages read (response to each trial)"),
 }
 
 
