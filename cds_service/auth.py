@@ -77,11 +77,11 @@ class TokenVerifier:
     """Verifies one bearer JWT against the trusted issuers; returns its ``iss``."""
 
     def __init__(self, settings: Settings, issuers: dict[str, TrustedIssuer],
-                 replays: ReplayCache | None = None, keys: JwksCache | None = None):
+                 replays: ReplayCache | None = None):
         self.settings = settings
         self.issuers = issuers
-        self.replays = replays or MemoryReplayCache()
-        self.keys = keys or JwksCache(settings.jwks_timeout_s, settings.jwks_cache_s)
+        self.replays = replays or MemoryReplayCache()  # a cache shared by all workers can replace it
+        self.keys = JwksCache(settings.jwks_timeout_s, settings.jwks_cache_s)
 
     def verify(self, authorization: str | None, audiences: tuple[str, ...]) -> str:
         token = _bearer_token(authorization)

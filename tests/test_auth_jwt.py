@@ -10,7 +10,7 @@ import responses
 from cryptography.hazmat.primitives import serialization
 
 from test_auth_support import (ALLOWED_JKU, BASE, DISCOVERY_URL, FEEDBACK_URL, ISS, SERVICE, SERVICE_URL,
-                               b64url, bearer, client, failed_check, make_app, signers,  # noqa: F401
+                               b64url, bearer, client, failed_check, make_app, signers,  # noqa: F401 (fixtures)
                                write_issuers)
 
 FEEDBACK_BODY = {"feedback": [{"card": "0b9a7d5e-8f3c-4d2a-9b1e-2c3d4e5f6a7b", "outcome": "overridden",

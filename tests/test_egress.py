@@ -8,7 +8,7 @@ import pytest
 
 from cds_service import egress
 from cds_service.config import Settings
-from test_auth_support import BASE, FHIR_SERVER, ISS, signers, write_issuers  # noqa: F401
+from test_auth_support import BASE, FHIR_SERVER, ISS, signers, write_issuers  # noqa: F401 (fixtures)
 
 OTHER_ISS = "https://other-ehr.example.org"
 PUBLIC_IP = "93.184.215.14"
