@@ -1,0 +1,44 @@
+"""End to end through the Flask app: every fixture request gives its expected (topic, indicator) set."""
+from __future__ import annotations
+
+import copy
+
+import pytest
+import responses
+
+import fixtures
+
+EXPECTED = fixtures.expected()
+
+
+def _topics(response) -> set[tuple[str, str]]:
+    return {(card["source"]["topic"]["code"], card["indicator"]) for card in response.get_json()["cards"]}
+
+
+@pytest.mark.parametrize("request_name", sorted(EXPECTED))
+def test_fixture_request_gives_the_expected_cards(client, request_name):
+    request = fixtures.load_request_file(request_name)
+    response = client.post(f"/cds-services/ketamine-esketamine-{request['hook']}", json=request)
+    assert response.status_code == 200, response.get_json()
+    expected = {tuple(pair) for pair in EXPECTED[request_name]["cards"]}
+    assert _topics(response) == expected
+
+
+@pytest.mark.parametrize("request_name", sorted(EXPECTED)[:6])
+def test_same_request_gives_the_same_cards(client, request_name):
+    request = fixtures.load_request_file(request_name)
+    url = f"/cds-services/ketamine-esketamine-{request['hook']}"
+    assert client.post(url, json=request).get_json() == client.post(url, json=request).get_json()
+
+
+def test_order_without_ketamine_returns_no_cards_and_reads_nothing(client):
+    name = next(n for n, e in EXPECTED.items() if not e["cards"])
+    request = copy.deepcopy(fixtures.load_request_file(name))
+    request.pop("prefetch", None)
+    request["fhirServer"] = "https://ehr.example.org/fhir"
+    request["fhirAuthorization"] = {"access_token": "t", "token_type": "Bearer", "expires_in": 60,
+                                    "scope": "patient/*.read", "subject": "trd-cds"}
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        response = client.post(f"/cds-services/ketamine-esketamine-{request['hook']}", json=request)
+        assert len(mock.calls) == 0
+    assert response.get_json() == {"cards": []}
