@@ -40,7 +40,7 @@ def _ketamine_items(order: OrderedMedication, patient: PatientRecord, policy: Po
     mg_per_kg, basis = order.dose_mg_per_kg, "as ordered"
     if mg_per_kg is None and order.dose_mg is not None and weight is not None:
         mg_per_kg = order.dose_mg / weight.value
-        basis = f"{order.dose_mg:g} mg / {weight.value:g} kg on {weight.when.isoformat()}"
+        basis = f"{order.dose_mg:g} mg / {weight.value:.1f} kg on {weight.when.isoformat()}"
     weight_missing = mg_per_kg is None and order.dose_mg is not None and weight_read and weight is None
     if weight_missing:
         items.append(Item("warning", f"No body weight in the last {policy.weight_recent_days} days: "

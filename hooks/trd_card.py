@@ -31,8 +31,9 @@ def trd_finding(result: TrdResult, drug: str, policy: Policy) -> Finding:
         parts.append("**To document:**\n" + "\n".join(
             f"- {md(t.ingredient)} ({day(t.start)} to {day(t.end)}): {md('; '.join(t.unknown))}"
             for t in result.trials if t.verdict == UNKNOWN))
-    parts.append(f"*Limitation of use (SPRAVATO label):* the effectiveness of {drug} in preventing "
-                 "suicide or in reducing suicidal ideation or behavior has not been established.")
+    label = "SPRAVATO label" if drug == "esketamine" else "SPRAVATO label; no ketamine product is labeled for depression"
+    parts.append(f"*Limitation of use ({label}):* the effectiveness of {drug} in preventing suicide or in "
+                 "reducing suicidal ideation or behavior has not been established.")
     indicator = "info" if result.verdict == MET else "warning"
     return Finding(TOPIC[result.verdict], indicator, summary, "\n\n".join(parts), "delphi")
 
