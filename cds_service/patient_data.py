@@ -64,7 +64,7 @@ def gather(payload: dict, templates: dict[str, str], required: Iterable[str], se
             gathered.resources[key] = []
         elif client is None:
             failures[key] = ("the client's prefetch failed" if value is not _MISSING else "not prefetched")
-            failures[key] += " and no fhirServer to query"
+            failures[key] += " and no usable fhirServer to query (absent, or not allowed for this client)"
         else:
             jobs[key] = _fetch_job(client, query)
     gathered.prefetched = tuple(prefetched)

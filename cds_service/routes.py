@@ -9,7 +9,7 @@ from datetime import date, datetime, timezone
 from flask import Blueprint, current_app, g, jsonify, request
 
 import hooks
-from cds_service import patient_data, schemas
+from cds_service import egress, patient_data, schemas
 from cds_service.errors import ApiError, PreconditionFailed
 from cds_service.services import REQUIRED_KEYS, SERVICES, discovery_document, prefetch_templates
 from fhir_mappings.orders import ordered_medications
@@ -59,12 +59,25 @@ def _log_call(summary: dict, payload: dict, service, started: float, cards: int)
     call_log.info(json.dumps(summary, sort_keys=True))
 
 
+def _usable_server(payload: dict) -> dict:
+    """The payload as the data layer may use it: an fhirServer not allowed for the caller is dropped,
+    so its token is never sent there (cds_service/egress.py logs the refusal)."""
+    server = payload.get("fhirServer")
+    if server and not egress.fhir_server_allowed(server, g.get("issuer"), state().settings)[0]:
+        return {key: value for key, value in payload.items() if key not in ("fhirServer", "fhirAuthorization")}
+    return payload
+
+
 def _advise(hook: str, payload: dict) -> tuple[list[dict], dict]:
     app_state = state()
     context = payload["context"]
     deadline = patient_data.Deadline(app_state.settings.fhir_deadline_s)
     orders = ordered_medications(context, hook)
-    orders = patient_data.resolve_references(orders, payload, app_state.settings, deadline=deadline)
+    unresolved = any(order.medication_reference for order in orders)
+    if unresolved or hooks.in_scope(orders):  # otherwise no FHIR read at all, not even a DNS lookup
+        payload = _usable_server(payload)
+    if unresolved:
+        orders = patient_data.resolve_references(orders, payload, app_state.settings, deadline=deadline)
     in_scope = hooks.in_scope(orders)
     if not in_scope:
         return [], {"status": "out-of-scope", "prefetched": [], "fetched": []}

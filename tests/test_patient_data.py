@@ -143,7 +143,7 @@ def test_no_server_optional_key_missing_is_unavailable():
     del prefetch["bloodPressure"]
     gathered = run(payload(prefetch | {"weight": OUTCOME}, server=False))
     assert set(gathered.unavailable) == {"bloodPressure", "weight"}
-    assert "no fhirServer" in gathered.unavailable["weight"]
+    assert "no usable fhirServer" in gathered.unavailable["weight"]
 
 
 @pytest.mark.parametrize("failure, reason", [
