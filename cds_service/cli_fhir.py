@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import uuid
 from collections import Counter
+from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 from typing import Iterable, TextIO
 
 import requests
 
+from cds_service import keys
 from cds_service.config import Settings
 from cds_service.fhir_client import outcome_diagnostics
 from cds_service.patient_data import gather, render
@@ -46,13 +50,30 @@ class CommandError(Exception):
     """A failure the command reports in one line and exits non-zero on."""
 
 
-def auth_headers(url: str) -> dict[str, str]:
-    """Headers authenticating this CLI to the CDS service at ``url``.
+@dataclass(frozen=True)
+class Signer:
+    """The test EHR's signing key (``trd-cds keys generate``) and the issuer it signs as."""
 
-    SECURITY: the signed JWT ``Authorization: Bearer <jwt>`` header (CDS Hooks "Trusting CDS
-    Clients") is added here by the security work; until then the service must run with auth off.
-    """
-    return {}
+    key_path: str
+    issuer: str
+    kid: str
+
+
+def signer_from(args: argparse.Namespace) -> Signer | None:
+    if not args.sign_key:
+        return None
+    if not args.issuer:
+        raise CommandError("--issuer (or TRD_CDS_CLIENT_ISSUER) is required with --sign-key")
+    kid = args.kid or Path(args.sign_key).name.removesuffix(".private.pem")
+    return Signer(args.sign_key, args.issuer, kid)
+
+
+def auth_headers(url: str, signer: Signer | None = None) -> dict[str, str]:
+    """``Authorization: Bearer <JWT>`` for one call to ``url`` (aud = url, fresh jti); none unsigned."""
+    if signer is None:
+        return {}
+    token = keys.sign_service_token(signer.key_path, signer.kid, signer.issuer, audience=url)
+    return {"Authorization": f"Bearer {token}"}
 
 
 def draft_medication_request(name: str, index: int, patient_id: str, user_id: str) -> dict:
@@ -110,9 +131,9 @@ def prefetch_from_server(request: dict, templates: dict[str, str],
     return prefetch
 
 
-def discovery_templates(service: str, service_id: str) -> dict[str, str]:
+def discovery_templates(service: str, service_id: str, signer: Signer | None = None) -> dict[str, str]:
     url = f"{service}/cds-services"
-    response = _checked(requests.get(url, headers=auth_headers(url), timeout=SERVICE_TIMEOUT), url)
+    response = _checked(requests.get(url, headers=auth_headers(url, signer), timeout=SERVICE_TIMEOUT), url)
     for entry in response.json().get("services", []):
         if entry.get("id") == service_id:
             return entry.get("prefetch") or {}
@@ -184,10 +205,11 @@ def invoke_command(args: argparse.Namespace) -> int:
     service, service_id = args.service.rstrip("/"), f"ketamine-esketamine-{args.hook}"
     request = build_request(args.hook, args.patient, args.fhir_server, args.order or ["esketamine-56mg"],
                             args.bearer)
+    signer = signer_from(args)
     if not args.no_prefetch:
-        request["prefetch"] = prefetch_from_server(request, discovery_templates(service, service_id))
+        request["prefetch"] = prefetch_from_server(request, discovery_templates(service, service_id, signer))
     url = f"{service}/cds-services/{service_id}"
-    headers = {"Content-Type": "application/json"} | auth_headers(url)
+    headers = {"Content-Type": "application/json"} | auth_headers(url, signer)
     response = _checked(requests.post(url, json=request, headers=headers, timeout=SERVICE_TIMEOUT), url)
     cards = response.json().get("cards", [])
     print(json.dumps(response.json(), indent=2) if args.json else format_cards(cards))
@@ -230,4 +252,12 @@ def register(commands: argparse._SubParsersAction) -> None:
     invoke.add_argument("--no-prefetch", action="store_true", help="send no prefetch: the service reads FHIR")
     invoke.add_argument("--json", action="store_true", help="print the raw JSON response")
     invoke.add_argument("--bearer", help="FHIR access token sent as fhirAuthorization")
+    env = os.environ.get
+    invoke.add_argument("--sign-key", default=env("TRD_CDS_CLIENT_KEY"),
+                        help="private key PEM from 'trd-cds keys generate' to sign the CDS Hooks JWT "
+                             "(env TRD_CDS_CLIENT_KEY); without it the call is unsigned (service auth off)")
+    invoke.add_argument("--issuer", default=env("TRD_CDS_CLIENT_ISSUER"),
+                        help="JWT iss: the issuer the service trusts for this key (env TRD_CDS_CLIENT_ISSUER)")
+    invoke.add_argument("--kid", default=env("TRD_CDS_CLIENT_KID"),
+                        help="JWT kid (default: the key file name, as 'keys generate' writes it)")
     invoke.set_defaults(func=_reporting(invoke_command))
