@@ -124,12 +124,14 @@ def _trial_groups(exposures: Iterable[MedicationExposure], order_date: date,
         dated = sorted((e for e in records if e.start), key=lambda e: e.start)
         undated = [e for e in records if not e.start]
         merged: list[list[MedicationExposure]] = []
+        last_day = date.min  # _last_day(merged[-1]), kept up to date so merging stays linear
         for exposure in dated:
-            if (ingredient and merged and (exposure.start - _last_day(merged[-1], order_date)).days
-                    <= policy.trial_gap_days):
+            if ingredient and merged and (exposure.start - last_day).days <= policy.trial_gap_days:
                 merged[-1].append(exposure)
+                last_day = max(last_day, _last_day([exposure], order_date))
             else:
                 merged.append([exposure])
+                last_day = _last_day([exposure], order_date)
         groups += merged + ([undated] if undated and ingredient else [[e] for e in undated])
     cutoff = order_date - timedelta(days=policy.lookback_days)
     return [g for g in groups if not any(e.start or e.end for e in g) or _last_day(g, order_date) >= cutoff]
