@@ -46,6 +46,9 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     register_error_handlers(app)
     app.register_blueprint(routes.cds)
     app.register_blueprint(routes.ops)
+    if settings.preview == "on":
+        from cds_service import preview
+        preview.install(app, settings)
     auth.install(app, settings)
     logging.getLogger(__name__).info("trd-cds ready: policy %s, auth %s", policy.version, settings.auth)
     return app
