@@ -38,7 +38,6 @@ ORDERS = {  # name → (label, order spec of the fixtures generator)
     "ketamine-iv-mg": ("Ketamine 40 mg IV over 40 min", build.Order("ketamine", 40, "mg", minutes=40)),
     "sertraline": ("Sertraline 50 mg by mouth daily (not ketamine)", build.SERTRALINE_ORDER),
 }
-HOOKS = fixtures.HOOKS
 INDICATOR_ICONS = {"info": "i", "warning": "!", "critical": "×"}
 markdown = MarkdownIt("commonmark", {"html": False}).enable("table")
 
@@ -57,7 +56,7 @@ class Choice:
         choice = cls(args.get("patient", "met-two-classes"), args.get("order", FIXTURE_ORDER),
                      args.get("hook", "order-sign"), tuple(args.getlist("fail")))
         for field, value, allowed in (("patient", choice.patient, fixtures.patient_names()),
-                                      ("order", choice.order, ORDERS), ("hook", choice.hook, HOOKS)):
+                                      ("order", choice.order, ORDERS), ("hook", choice.hook, fixtures.HOOKS)):
             if value not in allowed:
                 raise ApiError(f"unknown {field} {value!r}", field)
         if set(choice.failing) - set(optional_keys):
@@ -90,10 +89,11 @@ def page():
     service_id = f"ketamine-esketamine-{choice.hook}"
     answer = current_app.test_client().post(f"/cds-services/{service_id}", json=payload)
     body = answer.get_json(silent=True) or {}
+    fixture = fixtures.expected().get(f"{choice.patient}.{choice.hook}.json", {})
     html = render_template(
-        "preview.html", choice=choice, patients=fixtures.patient_names(), orders=ORDERS, hooks=HOOKS,
-        optional_keys=optional_keys, why=fixtures.expected().get(f"{choice.patient}.{choice.hook}.json", {}).get("why"),
-        service_id=service_id, status=answer.status_code, cards=[card_view(c) for c in body.get("cards", [])],
+        "preview.html", choice=choice, patients=fixtures.patient_names(), orders=ORDERS, hooks=fixtures.HOOKS,
+        optional_keys=optional_keys, why=fixture.get("why"), service_id=service_id, status=answer.status_code,
+        cards=[card_view(card) for card in body.get("cards", [])],
         request_json=json.dumps(payload, indent=2), response_json=json.dumps(body, indent=2))
     return html, {"Content-Security-Policy": CSP}
 
