@@ -39,7 +39,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     settings = load_settings(config)
     logs.configure(settings.log_level)
     policy = Policy.load(settings.policy_file) if settings.policy_file else Policy()
-    app = Flask(__name__)
+    app = Flask(__name__, static_folder=None)  # the preview serves its own static files
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False
     app.extensions["trd_cds"] = AppState(settings, policy, MemoryStore())
