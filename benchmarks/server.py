@@ -1,0 +1,85 @@
+"""Start gunicorn on 127.0.0.1 for a benchmark, wait until it answers, stop it by its PID."""
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import requests
+
+REPO = Path(__file__).resolve().parents[1]
+START_TIMEOUT_S = 30
+THREADS = 4  # cds_service.cli serve's default
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def product_command(bind: str, workers: int) -> list[str]:
+    """``trd-cds serve`` in development mode (auth off)."""
+    return [sys.executable, "-m", "cds_service.cli", "serve", "--dev", "--bind", bind,
+            "--workers", str(workers), "--threads", str(THREADS)]
+
+
+def baseline_command(bind: str, workers: int) -> list[str]:
+    """benchmarks.baseline_app under the gunicorn flags that ``cds_service.cli serve`` passes."""
+    return [sys.executable, "-m", "gunicorn", "--bind", bind, "--workers", str(workers), "--threads", str(THREADS),
+            "--worker-class", "gthread", "--timeout", "30", "--graceful-timeout", "10",
+            "--max-requests", "5000", "--max-requests-jitter", "500", "--access-logfile", "-",
+            "benchmarks.baseline_app:app"]
+
+
+@contextlib.contextmanager
+def running(command_for, workers: int, ready_path: str, env: dict[str, str] | None = None):
+    """Yield (base URL, gunicorn master Popen) of ``command_for(bind, workers)``; stop it afterwards."""
+    port = free_port()
+    bind = f"127.0.0.1:{port}"
+    base = f"http://{bind}"
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen(command_for(bind, workers), cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+                                   env={**os.environ, "TRD_CDS_LOG_LEVEL": "WARNING", **(env or {})})
+        try:
+            _wait_until_ready(base + ready_path, process, log)
+            yield base, process
+        finally:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def worker_pids(master: subprocess.Popen) -> list[int]:
+    children = Path(f"/proc/{master.pid}/task/{master.pid}/children").read_text().split()
+    return [int(pid) for pid in children]
+
+
+def peak_rss_mb(pid: int) -> float:
+    """VmHWM (peak resident set size) of a process, in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmHWM for {pid}")
+
+
+def _wait_until_ready(url: str, process: subprocess.Popen, log) -> None:
+    end = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < end:
+        if process.poll() is not None:
+            log.seek(0)
+            raise RuntimeError(f"server exited with {process.returncode}:\n{log.read()[-2000:].decode()}")
+        with contextlib.suppress(requests.ConnectionError):
+            if requests.get(url, timeout=1).ok:
+                return
+        time.sleep(0.2)
+    raise RuntimeError(f"server not ready after {START_TIMEOUT_S} s")
