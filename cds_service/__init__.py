@@ -32,7 +32,7 @@ def load_settings(config: Settings | Mapping[str, Any] | None = None) -> Setting
 def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     """Build the Flask app. ``config`` overrides ``TRD_CDS_*`` environment variables."""
     from hooks import Policy
-    from cds_service import auth, logs, routes
+    from cds_service import auth, logs, openapi, routes
     from cds_service.errors import register_error_handlers
     from cds_service.store import MemoryStore
 
@@ -46,6 +46,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     register_error_handlers(app)
     app.register_blueprint(routes.cds)
     app.register_blueprint(routes.ops)
+    app.register_blueprint(openapi.docs)
     if settings.preview == "on":
         from cds_service import preview
         preview.install(app, settings)
