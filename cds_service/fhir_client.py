@@ -243,11 +243,16 @@ def bundle_resources(bundle: dict) -> list[dict]:
 
 def indexed_entries(bundle: dict) -> list[tuple[int, dict]]:
     """(entry index, resource) for each entry ``bundle_resources`` keeps."""
-    return [(index, entry["resource"]) for index, entry in enumerate(bundle.get("entry") or [])
+    return [(index, entry["resource"]) for index, entry in enumerate(_list(bundle.get("entry")))
             if isinstance(entry, dict) and isinstance(entry.get("resource"), dict)
-            and (entry.get("search") or {}).get("mode") != "outcome"]
+            and not (isinstance(entry.get("search"), dict) and entry["search"].get("mode") == "outcome")]
 
 
 def next_link(bundle: dict) -> str | None:
-    return next((link.get("url") for link in bundle.get("link") or []
+    return next((link.get("url") for link in _list(bundle.get("link"))
                  if isinstance(link, dict) and link.get("relation") == "next" and link.get("url")), None)
+
+
+def _list(value) -> list:
+    """A Bundle's ``entry`` or ``link`` as sent; anything but a list counts as none."""
+    return value if isinstance(value, list) else []
