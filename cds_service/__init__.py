@@ -34,7 +34,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     from hooks import Policy
     from cds_service import auth, logs, openapi, routes
     from cds_service.errors import register_error_handlers
-    from cds_service.store import MemoryStore
+    from cds_service.db import open_store
 
     settings = load_settings(config)
     logs.configure(settings.log_level)
@@ -42,7 +42,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     app = Flask(__name__, static_folder=None)  # the preview serves its own static files
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False
-    app.extensions["trd_cds"] = AppState(settings, policy, MemoryStore())
+    app.extensions["trd_cds"] = AppState(settings, policy, open_store(settings.database_url))
     register_error_handlers(app)
     app.register_blueprint(routes.cds)
     app.register_blueprint(routes.ops)
