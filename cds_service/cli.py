@@ -6,7 +6,7 @@ import os
 import sys
 from importlib import metadata
 
-from cds_service import cli_fhir, keys
+from cds_service import cli_fhir, cli_store, keys
 
 
 def _version() -> str:
@@ -80,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("version", help="print the version").set_defaults(func=version)
     cli_fhir.register(commands)
     keys.register(commands)
+    cli_store.register(commands)
     return parser
 
 
