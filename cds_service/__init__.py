@@ -50,6 +50,6 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     if settings.preview == "on":
         from cds_service import preview
         preview.install(app, settings)
-    auth.install(app, settings)
+    auth.install(app, settings, app.extensions["trd_cds"].store.replay_cache())
     logging.getLogger(__name__).info("trd-cds ready: policy %s, auth %s", policy.version, settings.auth)
     return app

@@ -36,9 +36,9 @@ _DECODE_ERRORS = (
 security_log = logging.getLogger("trd_cds.security")
 
 
-def install(app: Flask, settings: Settings) -> None:
+def install(app: Flask, settings: Settings, replays: ReplayCache | None = None) -> None:
     """Check the auth settings, then guard the CDS endpoints and add CORS and security headers."""
-    verifier = TokenVerifier(settings, check_auth_settings(settings))
+    verifier = TokenVerifier(settings, check_auth_settings(settings), replays)
     if settings.auth == "off":
         security_log.warning("AUTHENTICATION IS OFF (development mode): CDS endpoints accept calls "
                              "without a JWT. Never run this way with real patient data.")

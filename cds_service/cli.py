@@ -49,7 +49,7 @@ def _check_config() -> None:
 def routes(_args: argparse.Namespace) -> int:
     from cds_service import create_app
 
-    app = create_app({"auth": "off"})
+    app = create_app({"auth": "off", "database_url": "memory://"})
     for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
         methods = ",".join(sorted(rule.methods - {"HEAD", "OPTIONS"}))
         print(f"{methods:12} {rule.rule}")

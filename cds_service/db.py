@@ -151,6 +151,10 @@ class SQLStore:
     def __init__(self, engine: Engine):
         self.engine = engine
 
+    def replay_cache(self) -> "SQLReplayCache":
+        """JWT ``jti`` replay cache shared by every worker and host using this database."""
+        return SQLReplayCache(self.engine)
+
     def record_audit(self, audit: dict) -> None:
         with self.engine.begin() as connection:
             call_id = connection.execute(insert(hook_calls).values(

@@ -10,6 +10,8 @@ import threading
 from dataclasses import dataclass
 from typing import Protocol
 
+from cds_service.replay import MemoryReplayCache, ReplayCache
+
 
 @dataclass(frozen=True)
 class FeedbackResult:
@@ -22,6 +24,7 @@ class Store(Protocol):
     def record_audit(self, audit: dict) -> None: ...
     def record_feedback(self, service_id: str, items: list[dict], issuer: str | None) -> FeedbackResult: ...
     def ping(self) -> bool: ...
+    def replay_cache(self) -> ReplayCache: ...
 
 
 class MemoryStore:
@@ -52,3 +55,7 @@ class MemoryStore:
 
     def ping(self) -> bool:
         return True
+
+    def replay_cache(self) -> ReplayCache:
+        """JWT ``jti`` replay cache of this process (enough with one worker)."""
+        return MemoryReplayCache()
