@@ -1,6 +1,6 @@
 """A CDS Hooks test oracle built from HL7's own files, not from our code.
 
-Structure comes from the logical models in ``../shared/data/hl7-cds-hooks/models`` (FHIR/fhir-tools-ig),
+Structure comes from the logical models in ``tests/data/hl7-cds-hooks/models`` (vendored) (FHIR/fhir-tools-ig),
 with the FSH logicals of HL7/cds-hooks for what those lack (the CDSHooksFeedback model, stricter
 cardinalities); rules come from the FSH invariants (FHIRPath, run with fhirpathpy) and from the
 constraints inside the StructureDefinitions. See the folder's README.md and ../shared/spec/cds-hooks.md §4.
@@ -17,7 +17,9 @@ from pathlib import Path
 
 import fhirpathpy
 
-HL7 = Path(os.environ.get("HL7_CDS_HOOKS_DIR", Path(__file__).resolve().parents[2] / "shared/data/hl7-cds-hooks"))
+# Vendored copy of ../shared/data/hl7-cds-hooks (licences and provenance in its README), so the suite
+# runs from any clone.
+HL7 = Path(os.environ.get("HL7_CDS_HOOKS_DIR", Path(__file__).resolve().parent / "data" / "hl7-cds-hooks"))
 TOOLS = "http://hl7.org/fhir/tools/StructureDefinition/"
 # The ValueSet resources are not in the folder; the allowed codes are those the FSH element text lists:
 # CDSHooksResponse.fsh "info, warning, critical - Urgency/importance", "Allowed values are: create, update,
