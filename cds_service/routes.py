@@ -85,9 +85,8 @@ def _advise(hook: str, payload: dict) -> tuple[list[dict], dict]:
     gathered = patient_data.gather(payload, templates, REQUIRED_KEYS, app_state.settings, deadline=deadline)
     resources = [resource for found in gathered.resources.values() for resource in found]
     patient = build_patient_record(context["patientId"], resources, app_state.settings.scale_code_map)
-    not_read = frozenset(gathered.unavailable) | frozenset(gathered.partial)
-    cards = hooks.advise(in_scope, patient, app_state.policy, _as_of(in_scope), not_read,
-                         seed=payload["hookInstance"])
+    cards = hooks.advise(in_scope, patient, app_state.policy, _as_of(in_scope), frozenset(gathered.unavailable),
+                         seed=payload["hookInstance"], partial=frozenset(gathered.partial))
     return cards, patient_data.call_summary(gathered)
 
 
@@ -141,6 +140,10 @@ def _service(service_id: str):
     return SERVICES[service_id]
 
 
+def _reject_constant(name: str):
+    raise ApiError(f"request body is not valid JSON: {name} is not a JSON number", "(body)")
+
+
 def _json_body():
     mimetype = request.mimetype or ""
     if mimetype not in JSON_TYPES and not mimetype.endswith("+json"):
@@ -150,7 +153,7 @@ def _json_body():
     if not raw.strip():
         raise ApiError("request body is empty; a JSON object is required", "(body)")
     try:
-        body = json.loads(raw)
+        body = json.loads(raw, parse_constant=_reject_constant)
     except UnicodeDecodeError:
         raise ApiError("request body is not UTF-8 encoded JSON", "(body)") from None
     except json.JSONDecodeError as error:

@@ -19,15 +19,17 @@ from hooks.unavailable import unavailable_finding
 
 def advise(orders: Sequence[OrderedMedication], patient: PatientRecord, policy: Policy, today: date,
            unavailable: frozenset[str] = frozenset(), seed: str = "",
-           min_dose_lookup: MinDoseLookup = terminology_min_dose) -> list[dict]:
+           min_dose_lookup: MinDoseLookup = terminology_min_dose, partial: frozenset[str] = frozenset()) -> list[dict]:
     """Cards for the in-scope orders: critical, then warning, then info; then topic; then order.
 
-    ``unavailable`` names the optional prefetch keys that could not be read; ``seed`` is the
-    hookInstance, so the same request always yields the same card uuids.
+    ``unavailable`` names the optional prefetch keys that could not be read at all: their checks
+    are skipped. ``partial`` names keys read only in part (paging cut short): their checks still
+    report what the pages read show, and the data-unavailable card says they are incomplete.
+    ``seed`` is the hookInstance, so the same request always yields the same card uuids.
     """
     ranked = []
     for index, order in enumerate(in_scope(orders)):
-        for finding in findings(order, patient, policy, today, unavailable, min_dose_lookup):
+        for finding in findings(order, patient, policy, today, unavailable, min_dose_lookup, partial):
             card = build_card(finding, seed, order.order_ref, patient.patient_id)
             ranked.append(((INDICATOR_RANK[finding.indicator], finding.topic, index), card))
     ranked.sort(key=lambda entry: entry[0])
@@ -35,7 +37,8 @@ def advise(orders: Sequence[OrderedMedication], patient: PatientRecord, policy: 
 
 
 def findings(order: OrderedMedication, patient: PatientRecord, policy: Policy, today: date,
-             unavailable: frozenset[str], min_dose_lookup: MinDoseLookup) -> list[Finding]:
+             unavailable: frozenset[str], min_dose_lookup: MinDoseLookup,
+             partial: frozenset[str] = frozenset()) -> list[Finding]:
     """Every finding for one in-scope order, at most one per topic."""
     order_date = order.authored or today
     trd = evaluate_trd(patient.medications, patient.scores, order_date, policy, min_dose_lookup)
@@ -47,6 +50,6 @@ def findings(order: OrderedMedication, patient: PatientRecord, policy: Policy, t
         dose_finding(order, patient, policy, today, unavailable),
         *condition_findings(patient, unavailable),
         interaction_finding(patient, today),
-        unavailable_finding(order.drug, unavailable),
+        unavailable_finding(order.drug, unavailable, partial),
     ]
     return [finding for finding in candidates if finding is not None]

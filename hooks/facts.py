@@ -20,9 +20,13 @@ def conditions_in(patient: PatientRecord, categories: Iterable[str],
 
 
 def latest(patient: PatientRecord, kind: str, today: date, within_days: int | None = None) -> Measurement | None:
-    """The latest measurement of ``kind`` not after today, optionally no older than ``within_days``."""
+    """The latest measurement of ``kind``, optionally no older than ``within_days`` before ``today``.
+
+    ``today`` is the order's as-of date (its authoredOn); a reading taken after it is the newest
+    evidence, so it counts rather than being dropped.
+    """
     oldest = today - timedelta(days=within_days) if within_days is not None else date.min
-    found = [m for m in patient.measurements if m.kind == kind and oldest <= m.when <= today]
+    found = [m for m in patient.measurements if m.kind == kind and oldest <= m.when]
     return max(found, key=lambda m: (m.when, m.source), default=None)
 
 

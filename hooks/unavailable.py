@@ -20,14 +20,34 @@ CHECKS = {
 }
 
 
-def unavailable_finding(drug: str, unavailable: frozenset[str]) -> Finding | None:
-    """One warning naming each check not done for ``drug``; None when nothing relevant is missing."""
-    missing = [(key, CHECKS.get(key, (BOTH, f"checks that use the '{key}' data"))) for key in sorted(unavailable)]
-    lines = [f"- **{md(key)}**: {md(checks)}" for key, (drugs, checks) in missing if drug in drugs]
-    if not lines:
+def unavailable_finding(drug: str, unavailable: frozenset[str],
+                        partial: frozenset[str] = frozenset()) -> Finding | None:
+    """One warning naming each check not done, or done on part of the data, for ``drug``."""
+    not_read = _relevant(drug, unavailable)
+    read_in_part = _relevant(drug, partial - unavailable)
+    if not not_read and not read_in_part:
         return None
-    keys = [key for key, (drugs, _) in missing if drug in drugs]
-    summary = f"Not checked, data could not be read: {', '.join(keys)}"
-    detail = ("These checks were **not done**, so the absence of a card about them means nothing. "
-              "Check them manually:\n\n" + "\n".join(lines))
-    return Finding("data-unavailable", "warning", summary, detail, "cds-hooks")
+    sections, named = [], []
+    if not_read:
+        sections.append("These checks were **not done**, so the absence of a card about them means nothing. "
+                        "Check them manually:\n\n" + "\n".join(_line(key) for key in not_read))
+        named.append("not read: " + ", ".join(not_read))
+    if read_in_part:
+        sections.append("These data were **read only in part** (paging cut short): cards above reflect the "
+                        "records read; anything beyond them was not checked:\n\n"
+                        + "\n".join(_line(key) for key in read_in_part))
+        named.append("read in part: " + ", ".join(read_in_part))
+    summary = f"Not fully checked, data {'; '.join(named)}"
+    return Finding("data-unavailable", "warning", summary, "\n\n".join(sections), "cds-hooks")
+
+
+def _checks(key: str) -> tuple[frozenset[str], str]:
+    return CHECKS.get(key, (BOTH, f"checks that use the '{key}' data"))
+
+
+def _relevant(drug: str, keys: frozenset[str]) -> list[str]:
+    return [key for key in sorted(keys) if drug in _checks(key)[0]]
+
+
+def _line(key: str) -> str:
+    return f"- **{md(key)}**: {md(_checks(key)[1])}"

@@ -115,10 +115,12 @@ def _assert_outcome(response, field):
     (b"   ", "application/json", 400, "(body)"),
     (b"\xff\xfe{}", "application/json", 400, "(body)"),
     (b"[" * 100_000 + b"]" * 100_000, "application/json", 400, "(body)"),
+    (b'{"hook": NaN}', "application/json", 400, "(body)"),
+    (b'{"hook": -Infinity}', "application/json", 400, "(body)"),
     (json.dumps(VALID).encode(), "text/plain", 415, "Content-Type"),
     (json.dumps(VALID).encode(), None, 415, "Content-Type"),
     (json.dumps(VALID).encode(), "application/x-www-form-urlencoded", 415, "Content-Type"),
-], ids=["invalid JSON", "empty body", "blank body", "not UTF-8", "nested too deep", "text/plain",
+], ids=["invalid JSON", "empty body", "blank body", "not UTF-8", "nested too deep", "NaN", "Infinity", "text/plain",
         "no content type", "form encoded"])
 def test_unreadable_bodies(client, data, content_type, status, field):
     headers = {"Content-Type": content_type} if content_type else {}

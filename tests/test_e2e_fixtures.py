@@ -42,3 +42,13 @@ def test_order_without_ketamine_returns_no_cards_and_reads_nothing(client):
         response = client.post(f"/cds-services/ketamine-esketamine-{request['hook']}", json=request)
         assert len(mock.calls) == 0
     assert response.get_json() == {"cards": []}
+
+
+def test_partly_read_conditions_still_give_the_contraindication(client):
+    request = copy.deepcopy(fixtures.load_request("aortic-aneurysm", "order-sign"))
+    request["prefetch"]["conditions"]["link"] = [{"relation": "next", "url": "https://ehr.example.org/fhir/p2"}]
+    cards = client.post("/cds-services/ketamine-esketamine-order-sign", json=request).get_json()["cards"]
+    found = {(card["source"]["topic"]["code"], card["indicator"]) for card in cards}
+    assert ("contraindication", "critical") in found
+    unavailable = next(card for card in cards if card["source"]["topic"]["code"] == "data-unavailable")
+    assert "read in part: conditions" in unavailable["summary"]

@@ -55,7 +55,22 @@ def test_unread_conditions_give_a_data_unavailable_card_and_no_condition_verdict
     assert not {"contraindication", "pregnancy", "blood-pressure"} & {topic for topic, _ in found}
     unavailable = next(card for card in cards if card["source"]["topic"]["code"] == "data-unavailable")
     assert "**bloodPressure**" in unavailable["detail"] and "**conditions**" in unavailable["detail"]
-    assert unavailable["summary"] == "Not checked, data could not be read: bloodPressure, conditions"
+    assert unavailable["summary"] == "Not fully checked, data not read: bloodPressure, conditions"
+
+
+def test_partly_read_data_still_reports_what_was_read():
+    the_patient = patient(conditions=(condition("aneurysm"),))
+    cards = advise([order()], the_patient, POLICY, TODAY, partial=frozenset({"conditions"}))
+    assert ("contraindication", "critical") in topics(cards)
+    unavailable = next(card for card in cards if card["source"]["topic"]["code"] == "data-unavailable")
+    assert unavailable["summary"] == "Not fully checked, data read in part: conditions"
+    assert "read only in part" in unavailable["detail"]
+
+
+def test_unread_and_partly_read_keys_are_named_apart():
+    cards = advise([order()], patient(), POLICY, TODAY, frozenset({"allergies"}), partial=frozenset({"conditions"}))
+    unavailable = next(card for card in cards if card["source"]["topic"]["code"] == "data-unavailable")
+    assert unavailable["summary"] == "Not fully checked, data not read: allergies; read in part: conditions"
 
 
 def test_unread_weight_is_named_for_ketamine_and_ignored_for_esketamine():
@@ -75,3 +90,9 @@ def test_same_input_gives_the_same_cards_whatever_the_record_order():
     first = advise([order()], forward, POLICY, TODAY, seed="h")
     assert first == advise([order()], forward, POLICY, TODAY, seed="h")
     assert first == advise([order()], backward, POLICY, TODAY, seed="h")
+
+
+def test_a_reading_taken_after_the_order_was_authored_counts():
+    later_bp = (measurement("systolic", 152, days_ago(-5)), measurement("diastolic", 94, days_ago(-5)))
+    cards = advise([order(authored=TODAY)], patient(measurements=later_bp), POLICY, TODAY)
+    assert ("blood-pressure", "warning") in topics(cards)
