@@ -1,6 +1,7 @@
 """Tolerant readers for FHIR R4 JSON dicts: they never raise, whatever the input looks like."""
 from __future__ import annotations
 
+import math
 import re
 from datetime import date
 from typing import Any
@@ -24,15 +25,15 @@ def text(value: Any) -> str:
 
 
 def number(value: Any) -> float | None:
-    """A JSON number (or numeric string) as float; booleans and anything else → None."""
+    """A finite JSON number (or numeric string) as float; booleans, NaN, ±inf, numbers too large
+    for a float ("1e999", 10**400) and anything else → None."""
     if isinstance(value, bool):
         return None
-    if isinstance(value, (int, float)):
-        return float(value)
     try:
-        return float(text(value))
-    except ValueError:
+        result = float(value) if isinstance(value, (int, float)) else float(text(value))
+    except (ValueError, OverflowError):
         return None
+    return result if math.isfinite(result) else None
 
 
 def codings(concept: Any) -> list[tuple[str, str]]:
