@@ -95,10 +95,14 @@ def text_rows(table: str, free_text: str, name_column: str | None = None) -> lis
     """
     pattern, by_term = _text_index(table, name_column)
     found: list[dict[str, str]] = []
+    excluded: dict[str, bool] = {}  # one search of the text per exclusion, not one per match
     for match in pattern.finditer(free_text) if pattern else ():
         for row in by_term[match.group(1).lower()]:
-            exclusion = _exclusion(row.get("exclude_text", ""))
-            if row not in found and not (exclusion and exclusion.search(free_text)):
+            words = row.get("exclude_text", "")
+            if words not in excluded:
+                exclusion = _exclusion(words)
+                excluded[words] = bool(exclusion and exclusion.search(free_text))
+            if row not in found and not excluded[words]:
                 found.append(row)
     return found
 

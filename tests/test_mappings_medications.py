@@ -1,4 +1,5 @@
 """MedicationStatement / MedicationRequest → MedicationExposure, and the dose arithmetic."""
+import time
 from datetime import date
 
 import pytest
@@ -176,3 +177,24 @@ def test_statement_with_only_effective_datetime_has_unknown_duration():
     exposure = medication_exposure(statement(effectivePeriod=None, effectiveDateTime="2025-01-20"))
     assert (exposure.start, exposure.end) == (date(2025, 1, 20), None)
     assert exposure.unknown == ("end: not documented",)
+
+
+def _seconds(call, *args):
+    started = time.perf_counter()
+    call(*args)
+    return time.perf_counter() - started
+
+
+@pytest.mark.parametrize("free_text", ["1" * 200_000, "1 " * 100_000, "1." * 100_000, ("1" + " " * 99) * 2_000])
+def test_strength_and_dosage_text_take_linear_time_on_long_digit_runs(free_text):
+    # the unbounded strength pattern took ~15 s on 15 000 digits (quadratic backtracking)
+    assert _seconds(strength_mg, free_text, "ketamine") < 1.0
+    assert _seconds(daily_dose_mg, [{"text": free_text}], "sertraline", "sertraline") < 1.0
+
+
+def test_bounded_strength_pattern_keeps_the_readings():
+    assert strength_mg("ketamine 0.5 mg") == 0.5
+    assert strength_mg("esketamine 28 mg nasal spray") == 28.0
+    assert strength_mg("sertraline 1234567 MG Oral Tablet") == 1234567.0
+    assert strength_mg("x 12345678 mg") is None  # more than 7 digits: not a strength
+    assert strength_mg(".5 mg") is None  # was read as 5 mg

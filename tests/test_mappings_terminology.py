@@ -1,4 +1,6 @@
 """The code tables and their loader (fhir_mappings/terminology.py, fhir_mappings/data/*.csv)."""
+import time
+
 import pytest
 
 from fhir_mappings import terminology as t
@@ -91,3 +93,10 @@ def test_routes_by_code_and_text():
     assert t.route_in_text("Intranasal") == "nasal"
     assert t.route_in_text("IV infusion") == "intravenous"
     assert t.route_in_text("ivermectin") is None
+
+
+def test_text_exclusion_is_searched_once_not_once_per_match():
+    # "Hamilton" x 22 000 then "anxiety": the exclusion was searched over the whole text per match
+    started = time.perf_counter()
+    assert t.scale_in_text("Hamilton " * 22_000 + "anxiety") is None
+    assert time.perf_counter() - started < 1.0
