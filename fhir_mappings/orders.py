@@ -44,14 +44,24 @@ def _classified(order: OrderedMedication, concept: Any) -> OrderedMedication:
     return replace(order, drug=drug, display=display_of(concept) or order.display, dose_mg=dose)
 
 
-def _order(request: dict, known: dict[str, dict]) -> OrderedMedication:
+def _order_ref(request: dict, full_url: str, index: int) -> str:
+    """"MedicationRequest/id"; without an id the entry's fullUrl, else "MedicationRequest/#<entry index>".
+
+    Card uuids are derived from it, so two draft orders must never share one.
+    """
+    if text(request.get("id")):
+        return source(request)
+    return full_url or f"MedicationRequest/#{index}"
+
+
+def _order(request: dict, known: dict[str, dict], order_ref: str) -> OrderedMedication:
     dosage = as_dict(next(iter(as_list(request.get("dosageInstruction"))), {}))
     quantity = dose_quantity(dosage) or {}
     times = per_day(dosage.get("timing"))
     per_kg = "mg/kg" in unit_words(quantity)
     concept, unresolved = medication_concept(request, known)
     order = OrderedMedication(
-        order_ref=source(request), drug=None, display=unresolved or "",
+        order_ref=order_ref, drug=None, display=unresolved or "",
         medication_reference=unresolved if unresolved and not unresolved.startswith("#") else None,
         route=_route(dosage.get("route")),
         dose_mg=None if per_kg else mass_mg(quantity),
@@ -73,9 +83,17 @@ def ordered_medications(context: dict, hook: str) -> list[OrderedMedication]:
         if resource.get("resourceType") == "Medication":
             known.update({key: resource for key in (full_url, source(resource)) if key})
     selected = {text(item) for item in as_list(as_dict(context).get("selections"))}
-    return [_order(resource, known) for full_url, resource in entries
-            if resource.get("resourceType") == "MedicationRequest"
-            and (hook != "order-select" or source(resource) in selected or (full_url and full_url in selected))]
+    orders: list[OrderedMedication] = []
+    refs: set[str] = set()
+    for index, (full_url, resource) in enumerate(entries):
+        if resource.get("resourceType") != "MedicationRequest" or not (
+                hook != "order-select" or source(resource) in selected or (full_url and full_url in selected)):
+            continue
+        ref = _order_ref(resource, full_url, index)
+        ref = ref if ref not in refs else f"{ref}#{index}"  # a repeated id or fullUrl (malformed bundle)
+        refs.add(ref)
+        orders.append(_order(resource, known, ref))
+    return orders
 
 
 def resolve_order(order: OrderedMedication, medication: dict) -> OrderedMedication:

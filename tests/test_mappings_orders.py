@@ -118,5 +118,18 @@ def test_odd_contexts_give_no_orders_and_odd_orders_do_not_raise():
     assert ordered_medications({"draftOrders": "x", "selections": 3}, "order-select") == []
     odd = {"resourceType": "MedicationRequest", "dosageInstruction": "x", "performer": [1], "authoredOn": 5}
     result = ordered_medications(context(odd), "order-sign")[0]
-    assert result.drug is None and result.order_ref == "MedicationRequest/(no id)" and result.per_week is None
+    assert result.drug is None and result.order_ref == "MedicationRequest/#0" and result.per_week is None
     assert result.medication_reference is None and result.display == ""
+
+
+def test_draft_orders_without_id_get_distinct_refs_from_full_url_or_entry_index():
+    # both used to be "MedicationRequest/(no id)", so their cards shared uuids
+    first, second, third = ({k: v for k, v in KETAMINE_IV.items() if k != "id"} for _ in range(3))
+    ctx = context(ESKETAMINE, first, second, third, full_urls=[None, None, "urn:uuid:9b1c2d", None])
+    refs = [o.order_ref for o in ordered_medications(ctx, "order-sign")]
+    assert refs == ["MedicationRequest/es1", "MedicationRequest/#1", "urn:uuid:9b1c2d", "MedicationRequest/#3"]
+
+
+def test_repeated_ids_still_give_distinct_refs():
+    refs = [o.order_ref for o in ordered_medications(context(KETAMINE_IV, KETAMINE_IV), "order-sign")]
+    assert refs == ["MedicationRequest/k1", "MedicationRequest/k1#1"]
