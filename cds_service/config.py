@@ -31,6 +31,7 @@ class Settings:
     fhir_page_size: int = 100
     fhir_max_workers: int = 8  # concurrent FHIR searches per hook call
     fhir_retries: int = 2
+    fhir_max_response_bytes: int = 20 * 1024 * 1024  # one FHIR response body; larger → FhirError
     database_url: str = "sqlite:///trd-cds.db"
     auth: str = "on"  # "on" | "off" (development only)
     issuers_file: str = ""  # JSON file of trusted JWT issuers: keys, jku allowlist, FHIR servers
@@ -76,10 +77,13 @@ class Settings:
 
     def check(self) -> None:
         positive = ("max_body_bytes", "fhir_deadline_s", "fhir_connect_timeout_s",
-                    "fhir_read_timeout_s", "fhir_max_pages", "fhir_page_size", "fhir_max_workers")
+                    "fhir_read_timeout_s", "fhir_max_pages", "fhir_page_size", "fhir_max_workers",
+                    "fhir_max_response_bytes")
         for name in positive:
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{PREFIX}{name.upper()} must be greater than 0")
+        if self.fhir_retries < 0:
+            raise ConfigError(f"{PREFIX}FHIR_RETRIES must not be negative")
         if self.auth not in ("on", "off"):
             raise ConfigError(f"{PREFIX}AUTH must be 'on' or 'off', not {self.auth!r}")
         if self.preview not in ("on", "off"):

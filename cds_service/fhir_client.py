@@ -2,28 +2,35 @@
 
 Every request passes through ``FhirClient._get``, with (connect, read) timeouts clipped to the
 hook call's ``Deadline``. Errors are typed per HTTP status, as in fhir-py. The bearer token is
-sent only to ``base_url``'s host and is never logged.
+sent only to ``base_url`` and the ``next`` links under it, and is never logged. Bodies are read up
+to ``fhir_max_response_bytes``; the shared session keeps no cookies (its callers are many users).
 """
 from __future__ import annotations
 
-import email.utils
+import http.cookiejar
 import logging
 import os
 import threading
 import time
 from typing import NamedTuple
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import requests
 from requests.adapters import HTTPAdapter
 
 from cds_service.config import Settings
+from cds_service.fhir_wire import (bundle_resources, diagnostics, indexed_entries, next_link, outcome_diagnostics,
+                                   parse_json, retry_after_seconds, under_base)
+
+__all__ = ["Deadline", "FhirClient", "FhirError", "SearchResult", "bundle_resources", "indexed_entries",
+           "next_link", "outcome_diagnostics", "retry_after_seconds", "shared_session"]
 
 log = logging.getLogger(__name__)
 
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 BACKOFF_S = 0.1
 POOL_SIZE = 32
+READ_CHUNK = 64 * 1024
 
 _session_lock = threading.Lock()
 _session: tuple[int, requests.Session] | None = None  # (pid, session): the only module global
@@ -83,11 +90,16 @@ class Deadline:
 
 
 def shared_session() -> requests.Session:
-    """One pooled ``requests.Session`` per worker process, created on first use."""
+    """One pooled ``requests.Session`` per worker process, created on first use.
+
+    It serves every user's calls, so it stores no cookies. ``trust_env`` stays on (deployments may
+    need ``HTTPS_PROXY``); ``.netrc`` is never used because every request carries its own ``auth``.
+    """
     global _session
     with _session_lock:
         if _session is None or _session[0] != os.getpid():
             session = requests.Session()
+            session.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
             adapter = HTTPAdapter(pool_connections=8, pool_maxsize=POOL_SIZE, max_retries=0)
             session.mount("http://", adapter)
             session.mount("https://", adapter)
@@ -133,17 +145,13 @@ class FhirClient:
                 return SearchResult(resources, pages, "paging stopped: next link repeats")
             if pages >= self.settings.fhir_max_pages:
                 return SearchResult(resources, pages, f"paging stopped after {pages} pages")
-            if not self._same_host(url):
-                raise FhirError("refused: next link points to another host")
+            if not under_base(url, self.base_url):
+                raise FhirError("refused: next link points outside the FHIR server's base URL")
             seen.add(url)
             bundle = self._get_bundle(url)
             resources.extend(bundle_resources(bundle))
             pages += 1
         return SearchResult(resources, pages, None)
-
-    def _same_host(self, url: str) -> bool:
-        target, base = urlsplit(url), urlsplit(self.base_url)
-        return (target.scheme, target.netloc) == (base.scheme, base.netloc)
 
     def _get_bundle(self, url: str) -> dict:
         bundle = self._get_json(url)
@@ -153,30 +161,53 @@ class FhirClient:
 
     def _get_json(self, url: str) -> dict:
         response = self._get(url)
+        raw = self._read(response)
         if response.status_code >= 400:
-            raise status_error(response)
-        try:
-            body = response.json()
-        except ValueError:
-            raise FhirError("malformed: response is not JSON", response.status_code) from None
+            raise status_error(response.status_code, raw)
+        body = parse_json(raw)
+        if body is None:
+            raise FhirError("malformed: response is not JSON", response.status_code)
         if not isinstance(body, dict):
             raise FhirError("malformed: response is not a FHIR resource", response.status_code)
         return body
 
-    def _get(self, url: str) -> requests.Response:
-        """The one place every outgoing FHIR request passes (an fhirServer allowlist belongs here).
+    def _read(self, response: requests.Response) -> bytes:
+        """The body, read up to ``fhir_max_response_bytes`` (and the deadline); FhirError beyond."""
+        cap, chunks, size = self.settings.fhir_max_response_bytes, [], 0
+        too_large = FhirError(f"malformed: response larger than {cap} bytes", response.status_code)
+        declared = response.headers.get("Content-Length", "").strip()
+        try:
+            if declared.isdigit() and int(declared) > cap:
+                raise too_large
+            for chunk in response.iter_content(READ_CHUNK):
+                size += len(chunk)
+                if size > cap:
+                    raise too_large
+                if self.deadline.remaining() <= 0:
+                    raise FhirTimeout(f"deadline of {self.deadline.seconds:g} s exceeded")
+                chunks.append(chunk)
+        except requests.Timeout:
+            raise FhirTimeout("timeout while reading the response") from None
+        except requests.RequestException:
+            raise FhirUnreachable("connection failed while reading the response") from None
+        finally:
+            response.close()
+        return b"".join(chunks)
 
-        Idempotent GET: retried on connection errors and 429/502/503/504 with a short backoff
-        (``Retry-After`` honoured) while the deadline allows.
+    def _get(self, url: str) -> requests.Response:
+        """The one place every outgoing FHIR request passes; the body is left unread (streamed).
+
+        The fhirServer allowlist (cds_service/egress.py) is applied in routes before any client is
+        built; here ``next`` links are held to ``base_url``. Idempotent GET: retried on connection
+        errors and 429/502/503/504 with a short backoff (``Retry-After`` honoured) while the
+        deadline allows.
         """
-        headers = {"Accept": "application/fhir+json"}
-        if self._token:
-            headers["Authorization"] = f"Bearer {self._token}"
-        s = self.settings
+        s, auth = self.settings, _Bearer(self._token)
         for attempt in range(s.fhir_retries + 1):
             timeout = self.deadline.timeout(s.fhir_connect_timeout_s, s.fhir_read_timeout_s)
             try:
-                response = self.session.get(url, headers=headers, timeout=timeout, allow_redirects=False)
+                response = self.session.get(url, headers={"Accept": "application/fhir+json"}, auth=auth,
+                                            timeout=timeout, allow_redirects=False, stream=True)
             except requests.Timeout as error:
                 if isinstance(error, requests.ConnectTimeout) and attempt < s.fhir_retries:
                     self._back_off(attempt, None, "connect timeout")
@@ -189,6 +220,7 @@ class FhirClient:
                     continue
                 raise FhirUnreachable("FHIR server unreachable") from None
             if response.status_code in RETRY_STATUSES and attempt < s.fhir_retries:
+                response.close()
                 self._back_off(attempt, response.headers.get("Retry-After"), str(response.status_code))
                 continue
             return response
@@ -203,56 +235,24 @@ class FhirClient:
         time.sleep(wait)
 
 
-def status_error(response: requests.Response) -> FhirError:
+class _Bearer(requests.auth.AuthBase):
+    """The call's bearer token, or nothing; an explicit ``auth`` also keeps ``.netrc`` out."""
+
+    def __init__(self, token: str | None):
+        self._token = token
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        if self._token:
+            request.headers["Authorization"] = f"Bearer {self._token}"
+        return request
+
+    def __repr__(self) -> str:
+        return "_Bearer()"
+
+
+def status_error(status: int, raw: bytes) -> FhirError:
     """The typed error for a 4xx/5xx answer, with the OperationOutcome's diagnostics."""
-    status = response.status_code
-    detail = outcome_diagnostics(response)
+    detail = diagnostics(parse_json(raw))
     text = f"HTTP {status}" + (f": {detail}" if detail else "")
     kind = {401: FhirUnauthorized, 403: FhirForbidden, 404: FhirNotFound, 410: FhirNotFound}
     return kind.get(status, FhirError)(text, status)
-
-
-def outcome_diagnostics(response: requests.Response) -> str:
-    try:
-        body = response.json()
-    except ValueError:
-        return ""
-    if not isinstance(body, dict) or body.get("resourceType") != "OperationOutcome":
-        return ""
-    return "; ".join(issue.get("diagnostics") or issue.get("details", {}).get("text", "")
-                     for issue in body.get("issue", []) if isinstance(issue, dict)).strip("; ")
-
-
-def retry_after_seconds(value: str | None) -> float | None:
-    """``Retry-After`` as seconds (delta-seconds or HTTP-date); None when absent or unreadable."""
-    if not value:
-        return None
-    if value.strip().isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
-
-
-def bundle_resources(bundle: dict) -> list[dict]:
-    """The entry resources of a Bundle, without ``search.mode = outcome`` entries."""
-    return [resource for _, resource in indexed_entries(bundle)]
-
-
-def indexed_entries(bundle: dict) -> list[tuple[int, dict]]:
-    """(entry index, resource) for each entry ``bundle_resources`` keeps."""
-    return [(index, entry["resource"]) for index, entry in enumerate(_list(bundle.get("entry")))
-            if isinstance(entry, dict) and isinstance(entry.get("resource"), dict)
-            and not (isinstance(entry.get("search"), dict) and entry["search"].get("mode") == "outcome")]
-
-
-def next_link(bundle: dict) -> str | None:
-    return next((link.get("url") for link in _list(bundle.get("link"))
-                 if isinstance(link, dict) and link.get("relation") == "next" and link.get("url")), None)
-
-
-def _list(value) -> list:
-    """A Bundle's ``entry`` or ``link`` as sent; anything but a list counts as none."""
-    return value if isinstance(value, list) else []

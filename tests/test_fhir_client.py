@@ -1,6 +1,7 @@
 """FhirClient: timeouts within the deadline, paging, retries and typed errors (HTTP mocked)."""
 from __future__ import annotations
 
+import io
 import logging
 import time
 
@@ -9,10 +10,11 @@ import requests
 import responses
 from responses import matchers
 
-from cds_service.config import Settings
+from cds_service import fhir_client as fhir_client_module
+from cds_service.config import ConfigError, Settings
 from cds_service.fhir_client import (Deadline, FhirClient, FhirError, FhirForbidden, FhirNotFound,
-                                     FhirTimeout, FhirUnauthorized, FhirUnreachable, retry_after_seconds,
-                                     shared_session)
+                                     FhirTimeout, FhirUnauthorized, FhirUnreachable, next_link,
+                                     retry_after_seconds, shared_session)
 
 BASE = "https://ehr.example.org/fhir"
 TOKEN = "secret-token-123"
@@ -83,11 +85,45 @@ def test_endless_next_loop_stops(fhir):
     assert "repeats" in result.truncated
 
 
-def test_next_link_to_another_host_is_refused_and_never_called(fhir):
-    fhir.get(f"{BASE}/Condition", json=page(["c0"], "https://evil.example.com/fhir/Condition?p=2"))
-    with pytest.raises(FhirError, match="another host"):
+@pytest.mark.parametrize("next_url", [
+    "https://evil.example.com/fhir/Condition?p=2",
+    "https://ehr.example.org/other/Condition?p=2",  # same host, outside the base path
+    "https://ehr.example.org/fhirx/Condition?p=2",
+    "https://ehr.example.org/fhir/../admin/export",
+    "https://ehr.example.org/fhir/%2e%2e/admin/export",
+    "https://ehr.example.org:8443/fhir/Condition?p=2",
+    "http://ehr.example.org/fhir/Condition?p=2",
+    "https://user@ehr.example.org/fhir/Condition?p=2",
+    "/fhir/Condition?p=2",
+], ids=["other host", "other path", "path prefix lookalike", "dot segments", "encoded dot segments",
+        "other port", "other scheme", "credentials", "relative"])
+def test_next_link_outside_the_base_url_is_refused_and_never_called(fhir, next_url):
+    fhir.get(f"{BASE}/Condition", json=page(["c0"], next_url))
+    with pytest.raises(FhirError, match="refused: next link"):
         client().search("Condition?patient=1")
     assert len(fhir.calls) == 1
+
+
+@pytest.mark.parametrize("next_url", [
+    f"{BASE}?_getpages=8f2a&_getpagesoffset=1&_count=1",  # HAPI
+    f"{BASE}/Condition?patient=1&_count=1&_offset=1",  # sekmet, absolute
+    "https://EHR.example.org:443/fhir/Condition?patient=1&_offset=1",  # same origin spelled differently
+])
+def test_next_links_under_the_base_url_are_followed(fhir, next_url):
+    fhir.get(f"{BASE}/Condition", json=page(["c0"], next_url),
+             match=[matchers.query_string_matcher("patient=1")])
+    fhir.get(next_url, json=page(["c1"]), match=[matchers.query_string_matcher(next_url.split("?")[1])])
+    result = client().search("Condition?patient=1")
+    assert [r["id"] for r in result.resources] == ["c0", "c1"] and result.pages == 2
+
+
+@pytest.mark.parametrize("url", [{"href": f"{BASE}/Condition?p=2"}, 2, ["x"], "", None, True])
+def test_a_next_link_that_is_not_a_string_ends_paging(fhir, url):
+    bundle = page(["c0"])
+    bundle["link"] = [{"relation": "next", "url": url}]
+    result = client().follow(bundle)
+    assert ([r["id"] for r in result.resources], result.pages, result.truncated) == (["c0"], 0, None)
+    assert next_link(bundle) is None
 
 
 @pytest.mark.parametrize("status, error", [(401, FhirUnauthorized), (403, FhirForbidden),
@@ -157,10 +193,11 @@ class RecordingSession:
     def __init__(self):
         self.timeouts = []
 
-    def get(self, url, headers, timeout, allow_redirects):
+    def get(self, url, timeout, **options):
         self.timeouts.append(timeout)
         response = requests.Response()
         response.status_code, response._content = 200, b'{"resourceType": "Patient", "id": "p1"}'
+        response._content_consumed = True
         return response
 
 
@@ -196,3 +233,95 @@ def test_retry_after_accepts_seconds_and_http_dates():
     assert retry_after_seconds("2") == 2.0
     assert retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0
     assert retry_after_seconds("soon") is None and retry_after_seconds(None) is None
+
+
+@pytest.mark.parametrize("outcome, expected", [
+    ({"issue": [{"severity": "error", "details": "text instead of a CodeableConcept"}]}, "HTTP 500"),
+    ({"issue": [{"severity": "error", "diagnostics": 42}]}, "HTTP 500"),
+    ({"issue": [{"severity": "error", "diagnostics": {"x": 1}, "details": {"text": ["no"]}}]}, "HTTP 500"),
+    ({"issue": "not a list"}, "HTTP 500"),
+    ({"issue": [{"details": {"text": "from details"}}, {"diagnostics": "why"}, None]},
+     "HTTP 500: from details; why"),
+])
+def test_a_malformed_operation_outcome_still_gives_a_typed_error(fhir, outcome, expected):
+    fhir.get(f"{BASE}/Patient/p1", json={"resourceType": "OperationOutcome", **outcome}, status=500)
+    with pytest.raises(FhirError) as raised:
+        client(SETTINGS.replace(fhir_retries=0)).read("Patient", "p1")
+    assert str(raised.value) == expected
+
+
+@pytest.fixture
+def fresh_shared_session(monkeypatch):
+    monkeypatch.setattr(fhir_client_module, "_session", None)
+    yield shared_session
+    monkeypatch.setattr(fhir_client_module, "_session", None)
+
+
+def test_cookies_set_by_a_fhir_server_are_never_sent_on_later_calls(fhir, fresh_shared_session):
+    fhir.get(f"{BASE}/Patient/a", json={"resourceType": "Patient", "id": "a"},
+             headers={"Set-Cookie": "JSESSIONID=user-a-session; Path=/; Secure"})
+    fhir.get(f"{BASE}/Patient/b", json={"resourceType": "Patient", "id": "b"})
+    session = fresh_shared_session()
+    FhirClient(BASE, "token-of-user-a", SETTINGS, session).read("Patient", "a")
+    FhirClient(BASE, "token-of-user-b", SETTINGS, session).read("Patient", "b")
+    assert "Cookie" not in fhir.calls[1].request.headers
+    assert len(session.cookies) == 0
+
+
+def test_a_netrc_entry_never_replaces_the_bearer_token_nor_is_sent_without_one(fhir, tmp_path, monkeypatch):
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine ehr.example.org login svc password netrc-secret\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    fhir.get(f"{BASE}/Patient/p1", json={"resourceType": "Patient", "id": "p1"})
+    fhir.get(f"{BASE}/Patient/p2", json={"resourceType": "Patient", "id": "p2"})
+    client().read("Patient", "p1")
+    client(token=None).read("Patient", "p2")
+    assert fhir.calls[0].request.headers["Authorization"] == f"Bearer {TOKEN}"
+    assert "Authorization" not in fhir.calls[1].request.headers
+
+
+class EndlessBody(io.RawIOBase):
+    """A response body of ``size`` spaces that counts how much of it was read."""
+
+    def __init__(self, size: int):
+        self.size, self.sent = size, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        n = min(len(buffer), self.size - self.sent)
+        buffer[:n] = b" " * n
+        self.sent += n
+        return n
+
+
+@pytest.mark.parametrize("status", [200, 500])
+def test_a_response_larger_than_the_cap_is_refused_without_reading_it_all(fhir, status):
+    body = EndlessBody(64 * 1024 * 1024)
+    fhir.get(f"{BASE}/Patient/p1", body=io.BufferedReader(body), status=status)
+    capped = SETTINGS.replace(fhir_max_response_bytes=100_000, fhir_retries=0)
+    with pytest.raises(FhirError, match="malformed: response larger than 100000 bytes"):
+        client(capped).read("Patient", "p1")
+    assert body.sent < 2 * 1024 * 1024
+
+
+def test_a_response_announcing_a_length_over_the_cap_is_refused_unread(fhir):
+    body = EndlessBody(200_000)
+    fhir.get(f"{BASE}/Patient/p1", body=io.BufferedReader(body), headers={"Content-Length": "200000"})
+    with pytest.raises(FhirError, match="larger than 100000 bytes"):
+        client(SETTINGS.replace(fhir_max_response_bytes=100_000)).read("Patient", "p1")
+    assert body.sent == 0
+
+
+def test_a_response_within_the_cap_is_read(fhir):
+    fhir.get(f"{BASE}/Patient/p1", json={"resourceType": "Patient", "id": "p1", "text": {"div": "x" * 5000}})
+    assert client(SETTINGS.replace(fhir_max_response_bytes=6000)).read("Patient", "p1")["id"] == "p1"
+
+
+@pytest.mark.parametrize("name, value", [("fhir_retries", "-1"), ("fhir_max_response_bytes", "0")])
+def test_negative_retries_and_a_zero_response_cap_are_refused(name, value):
+    with pytest.raises(ConfigError, match=name.upper()):
+        Settings.build({name: value})
+    assert Settings.build({"fhir_retries": "0"}).fhir_retries == 0

@@ -1,0 +1,99 @@
+"""What a FHIR server sends, read defensively: a Bundle's entries and ``next`` link (and whether
+that link stays under the base URL, the only place the token may go), an OperationOutcome's
+diagnostics, ``Retry-After``. Pure functions; anything malformed counts as absent.
+"""
+from __future__ import annotations
+
+import email.utils
+import json
+import time
+from urllib.parse import unquote, urlsplit
+
+import requests
+
+_DEFAULT_PORTS = {"https": 443, "http": 80}
+
+
+def bundle_resources(bundle: dict) -> list[dict]:
+    """The entry resources of a Bundle, without ``search.mode = outcome`` entries."""
+    return [resource for _, resource in indexed_entries(bundle)]
+
+
+def indexed_entries(bundle: dict) -> list[tuple[int, dict]]:
+    """(entry index, resource) for each entry ``bundle_resources`` keeps."""
+    return [(index, entry["resource"]) for index, entry in enumerate(_list(bundle.get("entry")))
+            if isinstance(entry, dict) and isinstance(entry.get("resource"), dict)
+            and not (isinstance(entry.get("search"), dict) and entry["search"].get("mode") == "outcome")]
+
+
+def next_link(bundle: dict) -> str | None:
+    """The URL of the Bundle's ``next`` link; None when there is none or it is not a non-empty string."""
+    return next((link["url"] for link in _list(bundle.get("link"))
+                 if isinstance(link, dict) and link.get("relation") == "next"
+                 and isinstance(link.get("url"), str) and link["url"]), None)
+
+
+def under_base(url: str, base_url: str) -> bool:
+    """Is ``url`` on ``base_url``'s scheme, host and port, with a path at or below its path?
+
+    HAPI's ``{base}?_getpages=…`` and ``{base}/Type?…&_offset=…`` qualify; another path on the same
+    host, credentials in the URL, dot segments or backslashes do not.
+    """
+    target, base = _origin_and_path(url), _origin_and_path(base_url)
+    return target is not None and base is not None and target[:3] == base[:3] and target[3].startswith(base[3])
+
+
+def _origin_and_path(url: str) -> tuple[str, str, int, str] | None:
+    try:
+        parts = urlsplit(url)
+        port = parts.port or _DEFAULT_PORTS.get(parts.scheme.lower(), 0)
+    except ValueError:
+        return None
+    if not parts.hostname or parts.username is not None or parts.password is not None:
+        return None
+    segments = unquote(parts.path).split("/")
+    if "." in segments or ".." in segments or any("\\" in segment for segment in segments):
+        return None
+    return parts.scheme.lower(), parts.hostname.lower().rstrip("."), port, parts.path.rstrip("/") + "/"
+
+
+def outcome_diagnostics(response: requests.Response) -> str:
+    """The diagnostics of an OperationOutcome answer (read whole: for the CLI's own requests)."""
+    return diagnostics(parse_json(response.content))
+
+
+def diagnostics(body) -> str:
+    """Each issue's ``diagnostics`` or ``details.text``, joined; whatever is not text is skipped."""
+    if not isinstance(body, dict) or body.get("resourceType") != "OperationOutcome":
+        return ""
+    texts = []
+    for issue in (issue for issue in _list(body.get("issue")) if isinstance(issue, dict)):
+        details = issue.get("details") if isinstance(issue.get("details"), dict) else {}
+        texts += [text for text in (issue.get("diagnostics"), details.get("text")) if isinstance(text, str) and text][:1]
+    return "; ".join(texts)
+
+
+def parse_json(raw: bytes):
+    """The parsed body, or None when it is not JSON."""
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError):
+        return None
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """``Retry-After`` as seconds (delta-seconds or HTTP-date); None when absent or unreadable."""
+    if not value:
+        return None
+    if value.strip().isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _list(value) -> list:
+    """A Bundle's ``entry`` or ``link`` as sent; anything but a list counts as none."""
+    return value if isinstance(value, list) else []
