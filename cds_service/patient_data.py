@@ -19,8 +19,9 @@ import requests
 
 from cds_service.config import Settings
 from cds_service.errors import ApiError, PreconditionFailed
-from cds_service.fhir_client import (Deadline, FhirClient, FhirError, FhirNotFound, SearchResult,
-                                     bundle_resources, indexed_entries, next_link)
+from cds_service.fhir_client import Deadline, FhirClient, FhirError, FhirNotFound, SearchResult
+from cds_service.fhir_wire import bundle_resources, indexed_entries, next_link
+from fhir_mappings.orders import resolve_order
 
 log = logging.getLogger(__name__)
 
@@ -213,10 +214,6 @@ def resolve_references(orders: Sequence, payload: dict, settings: Settings,
     client = fhir_client(payload, settings, session, deadline)
     if client is None or not any(order.medication_reference for order in orders):
         return list(orders)
-    try:
-        from fhir_mappings.orders import resolve_order
-    except ImportError:  # the extractor module has not landed yet
-        return list(orders)
     medications: dict[str, dict | None] = {}
     resolved = []
     for order in orders:
@@ -245,14 +242,9 @@ def _read_medication(client: FhirClient, medication_id: str) -> dict | None:
         return None
 
 
-def call_summary(gathered: Gathered | None, payload: dict | None = None, service_id: str | None = None,
-                 status: int | str = "ok") -> dict:
+def call_summary(gathered: Gathered | None, status: int | str = "ok") -> dict:
     """Fields for the per-call JSON log line: where the data came from, FHIR cost. No token, no names."""
     summary: dict = {"status": status}
-    if payload is not None:
-        summary["hookInstance"] = payload.get("hookInstance")
-    if service_id is not None:
-        summary["service"] = service_id
     if gathered is not None:
         summary.update(prefetched=list(gathered.prefetched), fetched=list(gathered.fetched),
                        unavailable=sorted(gathered.unavailable), partial=sorted(gathered.partial),
