@@ -6,7 +6,7 @@ Additional properties are allowed (the spec reserves ``extension``).
 """
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 
 from jsonschema import Draft202012Validator
 
@@ -181,9 +181,11 @@ def check_selections(context: dict) -> None:
 
 
 def check_feedback_timestamps(document: dict) -> None:
+    """Each outcomeTimestamp must parse and convert to UTC, as the store converts it (db.parse_utc)."""
     for index, item in enumerate(document["feedback"]):
         try:
-            datetime.fromisoformat(item["outcomeTimestamp"].replace("Z", "+00:00"))
-        except ValueError:
+            parsed = datetime.fromisoformat(item["outcomeTimestamp"].replace("Z", "+00:00"))
+            (parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
+        except (ValueError, OverflowError):
             raise ApiError("outcomeTimestamp is not a valid RFC 3339 date-time",
                            f"feedback[{index}].outcomeTimestamp") from None

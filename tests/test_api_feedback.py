@@ -63,3 +63,14 @@ def test_bad_feedback_is_400_naming_the_field(client, body, field):
 def test_feedback_for_unknown_service_is_404(client):
     response = client.post("/cds-services/nope/feedback", json={"feedback": [ACCEPTED]})
     assert response.status_code == 404
+
+
+@pytest.mark.parametrize("timestamp", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"])
+def test_a_timestamp_outside_the_utc_range_is_400_not_a_store_crash(tmp_path, timestamp):
+    from cds_service import create_app
+    client = create_app({"auth": "off", "database_url": f"sqlite:///{tmp_path}/trd-cds.db"}).test_client()
+    response = client.post(FEEDBACK, json={"feedback": [_with(outcomeTimestamp=timestamp)]})
+    assert response.status_code == 400
+    assert response.get_json()["issue"][0]["expression"] == ["feedback[0].outcomeTimestamp"]
+    edge = _with(outcomeTimestamp="0001-01-01T00:00:00-01:00")  # converts to UTC fine: stored
+    assert client.post(FEEDBACK, json={"feedback": [edge]}).status_code == 200
