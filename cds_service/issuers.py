@@ -63,10 +63,23 @@ def check_auth_settings(settings: Settings) -> dict[str, TrustedIssuer]:
         if not issuers:
             raise ConfigError(f"{PREFIX}AUTH is on but {PREFIX}ISSUERS_FILE names no trusted issuer, so no "
                               "client could call; configure issuers (or run with --dev for development)")
-        if SANDBOX_ISSUER in issuers:
-            raise ConfigError(f"{PREFIX}ISSUERS_FILE trusts {SANDBOX_ISSUER}, whose private key is public; "
+        if sandbox := next((iss for iss in issuers if _normal_url(iss) == _normal_url(SANDBOX_ISSUER)), None):
+            raise ConfigError(f"{PREFIX}ISSUERS_FILE trusts {sandbox}, whose private key is public; "
                               "that is allowed only in development mode (auth off)")
     return issuers
+
+
+def _normal_url(url: str) -> str:
+    """``url`` with scheme and host lower-cased, default port and trailing "/" dropped, for comparing."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return url
+    host = (parts.hostname or "").rstrip(".")
+    if port is not None and port != {"https": 443, "http": 80}.get(parts.scheme.lower()):
+        host = f"{host}:{port}"
+    return parts._replace(scheme=parts.scheme.lower(), netloc=host, path=parts.path.rstrip("/")).geturl()
 
 
 @lru_cache(maxsize=8)

@@ -6,6 +6,7 @@ re-fetched early when a token names an unknown ``kid``, at most once per ``MIN_R
 """
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -53,17 +54,31 @@ class JwksCache:
 
 def _fetch(url: str, timeout_s: float) -> tuple[dict, ...]:
     try:
-        response = requests.get(url, timeout=timeout_s, allow_redirects=False,
-                                headers={"Accept": "application/json"})
-        if response.status_code != 200 or len(response.content) > MAX_JWKS_BYTES:
-            raise ValueError(f"HTTP {response.status_code}, {len(response.content)} bytes")
-        keys = response.json()["keys"]
+        with requests.get(url, timeout=timeout_s, allow_redirects=False, stream=True,
+                          headers={"Accept": "application/json"}) as response:
+            if response.status_code != 200:
+                raise ValueError(f"HTTP {response.status_code}")
+            body = _read_capped(response)
+        keys = json.loads(body)["keys"]
         if not isinstance(keys, list):
             raise ValueError("'keys' is not a list")
-    except (requests.RequestException, ValueError, KeyError, TypeError) as error:
+    except (requests.RequestException, ValueError, KeyError, TypeError, RecursionError) as error:
         security_log.warning("JWKS fetch from %s failed: %s", url, error)
         return ()
     return tuple(key for key in keys if isinstance(key, dict) and key.get("kid"))
+
+
+def _read_capped(response: requests.Response) -> bytes:
+    """The body, refused (ValueError) past ``MAX_JWKS_BYTES`` without reading the rest."""
+    declared = response.headers.get("Content-Length", "").strip()
+    if declared.isdigit() and int(declared) > MAX_JWKS_BYTES:
+        raise ValueError(f"larger than {MAX_JWKS_BYTES} bytes")
+    body = b""
+    for chunk in response.iter_content(16 * 1024):
+        body += chunk
+        if len(body) > MAX_JWKS_BYTES:
+            raise ValueError(f"larger than {MAX_JWKS_BYTES} bytes")
+    return body
 
 
 def _by_kid(keys: tuple[dict, ...], kid: str) -> dict | None:

@@ -1,6 +1,7 @@
 """Auth start-up checks, development mode, remote JWKS, CORS, security headers and log hygiene."""
 from __future__ import annotations
 
+import io
 import json
 import logging
 
@@ -48,6 +49,40 @@ def test_sandbox_issuer_refused_unless_auth_is_off(write_issuers):
     with pytest.raises(ConfigError, match="private key is public"):
         create_app({"public_base_url": BASE, "issuers_file": issuers_file})
     assert create_app({"public_base_url": BASE, "issuers_file": issuers_file, "auth": "off"})
+
+
+class HugeBody(io.RawIOBase):
+    """``size`` bytes of JSON-ish padding that count how much of them was read."""
+
+    def __init__(self, size: int):
+        self.size, self.sent = size, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        n = min(len(buffer), self.size - self.sent)
+        buffer[:n] = b" " * n
+        self.sent += n
+        return n
+
+
+@responses.activate
+def test_an_oversized_jwks_is_refused_without_downloading_it(write_issuers, signers, caplog):
+    body = HugeBody(64 * 1024 * 1024)
+    responses.get(JWKS_URL, body=io.BufferedReader(body))
+    client = create_app({"public_base_url": BASE,
+                         "issuers_file": write_issuers(jwks_file=None, jku=[], jwks_url=JWKS_URL)}).test_client()
+    assert failed_check(client.get("/cds-services", headers=bearer(signers["remote"].token()))) == "jwt.kid"
+    assert "larger than" in caplog.text and body.sent < 1024 * 1024
+
+
+@pytest.mark.parametrize("spelling", [f"{SANDBOX}/", "HTTPS://Sandbox.CDS-Hooks.org", f"{SANDBOX}:443//",
+                                      "https://sandbox.cds-hooks.org."])
+def test_sandbox_issuer_refused_however_spelled(write_issuers, spelling):
+    issuers_file = write_issuers({spelling: {"jwks_url": f"{SANDBOX}/.well-known/jwks.json"}})
+    with pytest.raises(ConfigError, match="private key is public"):
+        create_app({"public_base_url": BASE, "issuers_file": issuers_file})
 
 
 def test_auth_is_on_by_default(write_issuers, signers):
