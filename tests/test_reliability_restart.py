@@ -1,7 +1,8 @@
 """Restart: kill -9 a gunicorn worker under load; the service keeps answering and loses no feedback.
 
 ``trd-cds serve`` (2 workers, SQLite store) takes hook calls and feedback from 6 client threads;
-one worker is killed mid-run. Only requests in flight on that worker may fail; every feedback item
+one worker is killed mid-run. Only requests on the connections that worker held may fail, within a
+second of the kill; every feedback item
 the service acknowledged must be in the database afterwards.
 """
 from __future__ import annotations
@@ -18,7 +19,7 @@ import requests
 from sqlalchemy import select
 
 import fixtures
-from benchmarks.server import THREADS, product_command, running, worker_pids
+from benchmarks.server import product_command, running, worker_pids
 from cds_service.db import feedback, make_engine
 from cds_service.services import SERVICES
 
@@ -59,7 +60,7 @@ def test_kill_9_of_a_worker_loses_no_acknowledged_feedback(tmp_path):
         assert victim not in worker_pids(master) and len(worker_pids(master)) == 2
         assert requests.get(f"{base}/readyz", timeout=5).status_code == 200
 
-    assert len(failures) <= THREADS, failures  # at most the requests the killed worker was serving
+    assert len(failures) <= CLIENTS, failures  # at most one per connection the killed worker held
     assert all(KILL_AT_S <= when < KILL_AT_S + 1.0 for when in failures), failures
     assert len(acknowledged) > 20
     with make_engine(database).connect() as connection:
