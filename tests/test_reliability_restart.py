@@ -2,8 +2,7 @@
 
 ``trd-cds serve`` (2 workers, SQLite store) takes hook calls and feedback from 6 client threads;
 one worker is killed mid-run. Only requests on the connections that worker held may fail, within a
-second of the kill; every feedback item
-the service acknowledged must be in the database afterwards.
+second of the kill; every feedback item the service acknowledged must be in the database afterwards.
 """
 from __future__ import annotations
 
