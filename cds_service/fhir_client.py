@@ -19,11 +19,8 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from cds_service.config import Settings
-from cds_service.fhir_wire import (bundle_resources, diagnostics, indexed_entries, next_link, outcome_diagnostics,
-                                   parse_json, retry_after_seconds, under_base)
-
-__all__ = ["Deadline", "FhirClient", "FhirError", "SearchResult", "bundle_resources", "indexed_entries",
-           "next_link", "outcome_diagnostics", "retry_after_seconds", "shared_session"]
+from cds_service.fhir_wire import (bundle_resources, diagnostics, indexed_entries, next_link,  # noqa: F401
+                                   outcome_diagnostics, parse_json, retry_after_seconds, under_base)
 
 log = logging.getLogger(__name__)
 
@@ -165,10 +162,8 @@ class FhirClient:
         if response.status_code >= 400:
             raise status_error(response.status_code, raw)
         body = parse_json(raw)
-        if body is None:
-            raise FhirError("malformed: response is not JSON", response.status_code)
         if not isinstance(body, dict):
-            raise FhirError("malformed: response is not a FHIR resource", response.status_code)
+            raise FhirError("malformed: response is not a JSON FHIR resource", response.status_code)
         return body
 
     def _read(self, response: requests.Response) -> bytes:
