@@ -6,8 +6,12 @@ from typing import Any, Iterable
 
 from .reading import as_dict, as_list, codings, number, text
 
-# UCUM mass units (ucum.org); "ug"/"mcg" are both seen for micrograms.
-MG_PER_UNIT = {"mg": 1.0, "g": 1000.0, "mcg": 0.001, "ug": 0.001, "µg": 0.001}
+# UCUM mass units (ucum.org); "ug"/"mcg" are both seen for micrograms, and the unit names in words.
+MG_PER_UNIT = {"mg": 1.0, "g": 1000.0, "mcg": 0.001, "ug": 0.001, "µg": 0.001, "μg": 0.001,
+               "milligram": 1.0, "milligrams": 1.0, "gram": 1000.0, "grams": 1000.0,
+               "microgram": 0.001, "micrograms": 0.001}
+# Weight-based doses ("ug/kg" = 0.001 mg/kg), UCUM codes and the same unit strings per kg.
+MG_PER_KG_PER_UNIT = {f"{unit}/kg": factor for unit, factor in MG_PER_UNIT.items()}
 # Dose units counted in dose-form units; strength then comes from the clinical-drug name.
 COUNT_UNITS = {"tbl", "tab", "tablet", "cap", "capsule", "device", "kit"}
 # Days per UCUM period unit (UCUM: mo = 30.4375 d, a = 365.25 d).
@@ -108,14 +112,33 @@ def per_day_in_text(free_text: str) -> float | None:
     return None
 
 
-def dose_quantity(dosage: dict) -> dict | None:
-    """The first ``doseAndRate`` doseQuantity, or the low end of a doseRange."""
+def dose_quantity(dosage: dict, range_end: str = "low") -> dict | None:
+    """The first ``doseAndRate`` doseQuantity, or one end of a doseRange.
+
+    Medication history (``daily_dose_mg``) reads the ``low`` end: the record does not show that
+    more than the low end was taken, so a trial's adequate dose is never assumed. An order
+    (fhir_mappings/orders.py) is checked at the ``high`` end: the most that may be given.
+    """
     for dose_and_rate in as_list(dosage.get("doseAndRate")):
         dose_and_rate = as_dict(dose_and_rate)
-        quantity = dose_and_rate.get("doseQuantity") or as_dict(dose_and_rate.get("doseRange")).get("low")
+        quantity = dose_and_rate.get("doseQuantity") or as_dict(dose_and_rate.get("doseRange")).get(range_end)
         if quantity:
             return as_dict(quantity)
     return None
+
+
+def dose_range_open(dosage: dict) -> bool:
+    """True when the dose is a doseRange with a low end and no high end (no upper limit)."""
+    for dose_and_rate in as_list(dosage.get("doseAndRate")):
+        dose_and_rate = as_dict(dose_and_rate)
+        if dose_and_rate.get("doseQuantity"):
+            return False
+        dose_range = as_dict(dose_and_rate.get("doseRange"))
+        if dose_range.get("high"):
+            return False
+        if dose_range.get("low"):
+            return True
+    return False
 
 
 def _dosage_daily_mg(dosage: dict, name: str, ingredient: str | None) -> tuple[float | None, str | None]:

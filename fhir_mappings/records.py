@@ -79,6 +79,9 @@ class OrderedMedication:
     infusion_minutes: float | None = None
     performer: str | None = None  # "Organization/x" or "Location/x" reference
     authored: date | None = None
+    # Why a dose that was given could not be read (unit not convertible, value not a finite
+    # number, ...); None when the dose was read or when no dose was given at all.
+    dose_unknown: str | None = None
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,19 @@
-"""Dose checks (decision-rules.md §6, topic ``dose-check``): one card gathering every dose finding."""
+"""Dose checks (decision-rules.md §6, topic ``dose-check``): one card gathering every dose finding.
+
+A dose that was given but could not be read (``OrderedMedication.dose_unknown``: unit not
+convertible to mg or mg/kg, value not a finite number, ...) gives a ``dose-check`` warning asking
+for a manual check, for both drugs. No dose given at all gives no dose card: an order-select draft
+may still be incomplete, and the rules are not told the hook, so the order-sign case (where a
+draft carries a dose in practice) is treated the same way. Ketamine by a non-IV route gets only the
+route info card: its dose is not checked against the IV evidence, readable or not.
+"""
 from __future__ import annotations
 
+import math
 from datetime import date
 
 from fhir_mappings.records import OrderedMedication, PatientRecord
-from hooks.cards import Finding, Item, ProposedRequest, merge_items
+from hooks.cards import Finding, Item, ProposedRequest, md, merge_items
 from hooks.facts import age_on, latest
 from hooks.policy import Policy
 
@@ -17,6 +26,12 @@ KETAMINE_EVIDENCE = ("Evidence: IV racemic ketamine 0.5 mg/kg over 40 minutes in
                      "dissociation and blood pressure rise (Fava et al. 2018, "
                      "https://www.ncbi.nlm.nih.gov/pmc/articles/PMC6447473/).")
 IV_ROUTES = frozenset({"intravenous", None})  # a ketamine order without a route is checked as IV
+
+
+def _unreadable(reason: str) -> Item:
+    return Item("warning", f"Ordered dose could not be read ({reason}): check the dose manually",
+                f"The ordered dose could not be read ({md(reason)}), so it was not checked: check the "
+                "dose manually.")
 
 
 def dose_finding(order: OrderedMedication, patient: PatientRecord, policy: Policy, today: date,
@@ -34,13 +49,16 @@ def dose_finding(order: OrderedMedication, patient: PatientRecord, policy: Polic
 
 def _ketamine_items(order: OrderedMedication, patient: PatientRecord, policy: Policy, today: date,
                     unavailable: frozenset[str]) -> tuple[list[Item], bool]:
-    items: list[Item] = []
+    items: list[Item] = [_unreadable(order.dose_unknown)] if order.dose_unknown else []
     weight_read = "weight" not in unavailable
     weight = latest(patient, "weight", today, policy.weight_recent_days) if weight_read else None
     mg_per_kg, basis = order.dose_mg_per_kg, "as ordered"
     if mg_per_kg is None and order.dose_mg is not None and weight is not None:
         mg_per_kg = order.dose_mg / weight.value
         basis = f"{order.dose_mg:g} mg / {weight.value:.1f} kg on {weight.when.isoformat()}"
+        if not math.isfinite(mg_per_kg):
+            mg_per_kg = None
+            items.append(_unreadable(f"{order.dose_mg:g} mg / {weight.value:g} kg is out of range"))
     weight_missing = mg_per_kg is None and order.dose_mg is not None and weight_read and weight is None
     if weight_missing:
         items.append(Item("warning", f"No body weight in the last {policy.weight_recent_days} days: "
@@ -86,7 +104,7 @@ def _bmi(patient: PatientRecord, policy: Policy, today: date) -> float | None:
 
 def _esketamine_items(order: OrderedMedication, patient: PatientRecord, policy: Policy,
                       today: date) -> list[Item]:
-    items = []
+    items = [_unreadable(order.dose_unknown)] if order.dose_unknown else []
     dose, device = order.dose_mg, policy.esketamine_device_mg
     if dose is not None:
         devices = dose / device

@@ -198,3 +198,11 @@ def test_bounded_strength_pattern_keeps_the_readings():
     assert strength_mg("sertraline 1234567 MG Oral Tablet") == 1234567.0
     assert strength_mg("x 12345678 mg") is None  # more than 7 digits: not a strength
     assert strength_mg(".5 mg") is None  # was read as 5 mg
+
+
+def test_history_dose_range_keeps_its_low_end():
+    # documented rule (dosage.dose_quantity): history reads doseRange.low, orders read doseRange.high
+    dose_range = {"low": {"value": 50, "unit": "mg"}, "high": {"value": 200, "unit": "mg"}}
+    daily, reasons = daily_dose_mg([{"timing": {"code": {"text": "QD"}}, "doseAndRate": [{"doseRange": dose_range}]}],
+                                   "sertraline", "sertraline")
+    assert (daily, reasons) == (50.0, ())

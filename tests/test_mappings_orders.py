@@ -7,6 +7,7 @@ from fhir_mappings.orders import ordered_medications, resolve_order
 
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 SCT = "http://snomed.info/sct"
+UCUM = "http://unitsofmeasure.org"
 
 
 def request(rid, medication, dose=None, route=None, repeat=None, **fields):
@@ -133,3 +134,58 @@ def test_draft_orders_without_id_get_distinct_refs_from_full_url_or_entry_index(
 def test_repeated_ids_still_give_distinct_refs():
     refs = [o.order_ref for o in ordered_medications(context(KETAMINE_IV, KETAMINE_IV), "order-sign")]
     assert refs == ["MedicationRequest/k1", "MedicationRequest/k1#1"]
+
+
+def ketamine(dose=None, **instruction):
+    result = request("k", coded("6130", "ketamine"), dose=dose)
+    result["dosageInstruction"][0].update(instruction)
+    return ordered_medications(context(result), "order-sign")[0]
+
+
+@pytest.mark.parametrize("quantity, mg, mg_per_kg", [
+    ({"value": 1500, "unit": "ug/kg", "system": UCUM, "code": "ug/kg"}, None, 1.5),
+    ({"value": 500, "unit": "mcg/kg"}, None, 0.5),
+    ({"value": 500, "unit": "µg/kg"}, None, 0.5),
+    ({"value": 0.5, "unit": "mg/kg", "code": "mg/kg"}, None, 0.5),
+    ({"value": 0.035, "unit": "g", "system": UCUM, "code": "g"}, 35, None),
+    ({"value": 35000, "unit": "ug", "system": UCUM, "code": "ug"}, 35, None),
+    ({"value": 35000, "unit": "mcg"}, 35, None),
+    ({"value": 35, "unit": "milligrams"}, 35, None),
+])
+def test_ordered_dose_units_converted_to_mg_or_mg_per_kg(quantity, mg, mg_per_kg):
+    result = ketamine(quantity)
+    assert result.dose_mg == pytest.approx(mg) and result.dose_mg_per_kg == pytest.approx(mg_per_kg)
+    assert result.dose_unknown is None
+
+
+@pytest.mark.parametrize("quantity, reason", [
+    ({"value": 2, "unit": "mL", "system": UCUM, "code": "mL"}, "unit 'mL' not convertible to mg or mg/kg"),
+    ({"value": 0.5, "unit": "mg/kg/h", "code": "mg/kg/h"}, "unit 'mg/kg/h' not convertible to mg or mg/kg"),
+    ({"value": 35}, "no dose unit"),
+    ({"unit": "mg", "code": "mg"}, "no dose value"),
+    ({"value": "inf", "unit": "mg"}, "dose value 'inf' is not a finite number"),
+    ({"value": "NaN", "unit": "mg/kg"}, "dose value 'NaN' is not a finite number"),
+    ({"value": float("nan"), "unit": "mg/kg"}, "dose value nan is not a finite number"),
+    ({"value": 1e308, "unit": "g"}, "dose value too large"),
+    ({"value": 1, "unit": "x" * 200}, "unit '" + "x" * 20 + "... not convertible to mg or mg/kg"),
+])
+def test_ordered_dose_that_cannot_be_read_says_why(quantity, reason):
+    result = ketamine(quantity)
+    assert (result.dose_mg, result.dose_mg_per_kg, result.dose_unknown) == (None, None, reason)
+
+
+def test_no_dose_given_is_not_an_unreadable_dose():
+    assert ketamine().dose_unknown is None and ketamine().dose_mg is None
+
+
+def test_device_count_without_strength_is_an_unreadable_dose():
+    order = request("c", coded("2119365", "esketamine"), dose={"value": 2, "unit": "device"})
+    result = ordered_medications(context(order), "order-sign")[0]
+    assert result.dose_mg is None and result.dose_unknown == "2 dose units but no strength in the medication name"
+
+
+def test_ordered_dose_range_is_checked_at_its_high_end():
+    dose_range = {"low": {"value": 0.5, "unit": "mg/kg"}, "high": {"value": 1.5, "unit": "mg/kg"}}
+    assert ketamine(doseAndRate=[{"doseRange": dose_range}]).dose_mg_per_kg == 1.5  # was 0.5 (low end)
+    open_range = ketamine(doseAndRate=[{"doseRange": {"low": {"value": 0.5, "unit": "mg/kg"}}}])
+    assert open_range.dose_mg_per_kg is None and open_range.dose_unknown == "dose range without an upper limit"

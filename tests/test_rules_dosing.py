@@ -5,6 +5,7 @@ from datetime import date
 
 import pytest
 
+from fhir_mappings.orders import ordered_medications
 from hooks.dosing import WEIGHT_REQUEST, dose_finding
 from hooks.policy import Policy
 from test_rules_records import TODAY, days_ago, measurement, order, patient
@@ -99,3 +100,49 @@ def test_esketamine_more_than_twice_weekly_is_a_warning(per_week, flagged):
 def test_28_mg_under_65_is_a_warning(birth_date, flagged):  # 64 (turns 65 tomorrow) vs 65 today
     finding = check(order("esketamine", dose_mg=28.0), patient(birth_date=birth_date))
     assert (finding is not None and "aged 64" in finding.summary) is flagged
+
+
+UNREADABLE = "Ordered dose could not be read (unit 'mL' not convertible to mg or mg/kg): check the dose manually"
+
+
+@pytest.mark.parametrize("drug", ["ketamine", "esketamine"])
+def test_dose_given_but_unreadable_is_a_warning_for_both_drugs(drug):
+    finding = check(order(drug, dose_mg=None, dose_unknown="unit 'mL' not convertible to mg or mg/kg"),
+                    patient(measurements=WEIGHT_70))
+    assert (finding.topic, finding.indicator, finding.summary) == ("dose-check", "warning", UNREADABLE)
+    assert "check the dose manually" in finding.detail and finding.request is None
+
+
+@pytest.mark.parametrize("drug", ["ketamine", "esketamine"])
+def test_no_dose_given_gives_no_dose_card(drug):
+    assert check(order(drug, dose_mg=None), patient(measurements=WEIGHT_70)) is None
+
+
+def _draft(dose, code="6130", display="ketamine"):
+    request = {"resourceType": "MedicationRequest", "id": "d1", "status": "draft", "intent": "order",
+               "medicationCodeableConcept": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm",
+                                                         "code": code, "display": display}]},
+               "dosageInstruction": [{"doseAndRate": [{"doseQuantity": dose}]}]}
+    return ordered_medications({"draftOrders": {"resourceType": "Bundle", "entry": [{"resource": request}]}},
+                               "order-sign")[0]
+
+
+def test_ketamine_ordered_in_ug_per_kg_is_checked():  # reviewer repro: 1500 ug/kg gave no card
+    dose = {"value": 1500, "unit": "ug/kg", "system": "http://unitsofmeasure.org", "code": "ug/kg"}
+    finding = check(_draft(dose))
+    assert finding.indicator == "critical" and finding.summary.startswith("Ketamine 1.5 mg/kg")
+
+
+@pytest.mark.parametrize("value", ["inf", "NaN", 1e999])
+def test_non_finite_ordered_dose_is_a_warning_not_a_crash(value):
+    finding = check(_draft({"value": value, "unit": "mg/kg", "code": "mg/kg"}), patient(measurements=WEIGHT_70))
+    assert finding.indicator == "warning" and finding.summary.startswith("Ordered dose could not be read")
+
+
+def test_esketamine_dose_range_is_checked_at_its_high_end():
+    request = {"resourceType": "MedicationRequest", "id": "e1", "status": "draft", "intent": "order",
+               "medicationCodeableConcept": {"text": "esketamine"},
+               "dosageInstruction": [{"doseAndRate": [{"doseRange": {"low": {"value": 56, "unit": "mg"},
+                                                                     "high": {"value": 112, "unit": "mg"}}}]}]}
+    the_order = ordered_medications({"draftOrders": {"entry": [{"resource": request}]}}, "order-sign")[0]
+    assert check(the_order).indicator == "critical"  # 112 mg > 84 mg; the low end (56 mg) passed
