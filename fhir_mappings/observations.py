@@ -2,7 +2,8 @@
 
 Only final, amended and corrected observations count (decision-rules §2); registered,
 preliminary, cancelled and entered-in-error ones are ignored. A relevant observation that cannot
-be used (other status, no date, no value, unknown unit) is reported as a problem string.
+be used (other status, no date, no value, unknown unit, a measurement of 0 or less) is reported as a
+problem string.
 """
 from __future__ import annotations
 
@@ -53,6 +54,8 @@ def _measurement(kind: str, element: dict, when, ref: str) -> Measurement | str:
                  if u.lower() in factors), None)
     if unit is None:
         return f"{ref}: {kind} unit {text(quantity.get('code') or quantity.get('unit')) or '(none)'!r} unknown"
+    if value <= 0:  # no weight, height, BMI or blood pressure is 0 or less (and mg/kg would divide by it)
+        return f"{ref}: {kind} {value:g} {unit} is not a positive measurement"
     return Measurement(kind=kind, value=value * factors[unit.lower()], when=when, source=ref)
 
 

@@ -52,6 +52,7 @@ def _ketamine_items(order: OrderedMedication, patient: PatientRecord, policy: Po
     items: list[Item] = [_unreadable(order.dose_unknown)] if order.dose_unknown else []
     weight_read = "weight" not in unavailable
     weight = latest(patient, "weight", today, policy.weight_recent_days) if weight_read else None
+    weight = weight if weight is not None and weight.value > 0 else None  # never divide by 0 kg
     mg_per_kg, basis = order.dose_mg_per_kg, "as ordered"
     if mg_per_kg is None and order.dose_mg is not None and weight is not None:
         mg_per_kg = order.dose_mg / weight.value
@@ -97,7 +98,7 @@ def _bmi(patient: PatientRecord, policy: Policy, today: date) -> float | None:
         return recorded.value
     weight = latest(patient, "weight", today, policy.weight_recent_days)
     height = latest(patient, "height", today)
-    if weight is None or height is None or height.value <= 0:
+    if weight is None or height is None or weight.value <= 0 or height.value <= 0:
         return None
     return weight.value / (height.value / 100) ** 2
 

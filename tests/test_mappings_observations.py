@@ -103,3 +103,14 @@ def test_unknown_unit_is_a_problem():
 def test_unrelated_and_odd_observations_give_nothing():
     assert observation_records(observation(loinc("2345-7"), valueQuantity={"value": 5})) == ([], [], [])
     assert observation_records({"resourceType": "Observation", "code": "x", "component": "y"}) == ([], [], [])
+
+
+@pytest.mark.parametrize("code, quantity, problem", [
+    ("29463-7", {"value": 0, "unit": "kg"}, "Observation/o1: weight 0 kg is not a positive measurement"),
+    ("29463-7", {"value": -70, "code": "kg"}, "Observation/o1: weight -70 kg is not a positive measurement"),
+    ("8302-2", {"value": 0, "code": "cm"}, "Observation/o1: height 0 cm is not a positive measurement"),
+    ("8480-6", {"value": 0, "code": "mm[Hg]"}, "Observation/o1: systolic 0 mm[Hg] is not a positive measurement"),
+])
+def test_measurements_of_zero_or_less_are_problems_not_measurements(code, quantity, problem):
+    # a weight of 0 kg reached dosing and raised ZeroDivisionError (mg / kg)
+    assert observation_records(observation(loinc(code), valueQuantity=quantity)) == ([], [], [problem])

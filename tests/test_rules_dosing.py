@@ -146,3 +146,14 @@ def test_esketamine_dose_range_is_checked_at_its_high_end():
                                                                      "high": {"value": 112, "unit": "mg"}}}]}]}
     the_order = ordered_medications({"draftOrders": {"entry": [{"resource": request}]}}, "order-sign")[0]
     assert check(the_order).indicator == "critical"  # 112 mg > 84 mg; the low end (56 mg) passed
+
+
+@pytest.mark.parametrize("weight", [0.0, -70.0])
+def test_weight_of_zero_or_less_is_never_divided_by(weight):  # was ZeroDivisionError
+    finding = check(order("ketamine", dose_mg=35.0), patient(measurements=(measurement("weight", weight),)))
+    assert finding.indicator == "warning" and "No body weight" in finding.summary
+
+
+def test_bmi_is_not_computed_from_a_weight_of_zero_or_less():
+    the_patient = patient(measurements=(measurement("weight", -100.0), measurement("height", 170.0)))
+    assert check(order("ketamine", dose_mg_per_kg=0.5), the_patient) is None
