@@ -107,13 +107,14 @@ def _esketamine_items(order: OrderedMedication, patient: PatientRecord, policy: 
                       today: date) -> list[Item]:
     items = [_unreadable(order.dose_unknown)] if order.dose_unknown else []
     dose, device = order.dose_mg, policy.esketamine_device_mg
+    first, most = policy.esketamine_first_dose_mg, policy.esketamine_max_session_mg
     if dose is not None:
         devices = dose / device
         if dose <= 0 or abs(devices - round(devices)) > 1e-6 or dose > policy.esketamine_max_session_mg:
             items.append(Item("critical", f"Esketamine {dose:g} mg is not a {device:g} mg multiple up to "
                                           f"{policy.esketamine_max_session_mg:g} mg",
                               f"{dose:g} mg ordered; one device delivers {device:g} mg and a session is "
-                              f"56 or {policy.esketamine_max_session_mg:g} mg (label)."))
+                              f"{first:g} or {most:g} mg (label)."))
     if order.per_week is not None and order.per_week > policy.esketamine_max_per_week:
         items.append(Item("warning", f"Esketamine {order.per_week:g} times a week: the label doses at most "
                                      f"{policy.esketamine_max_per_week:g} times a week",
@@ -122,9 +123,9 @@ def _esketamine_items(order: OrderedMedication, patient: PatientRecord, policy: 
     age = age_on(patient.birth_date, today)
     if dose is not None and abs(dose - device) < 1e-6 and age is not None \
             and age < policy.esketamine_min_age_for_28mg:
-        items.append(Item("warning", f"Esketamine {device:g} mg in an adult aged {age}: 56-84 mg showed "
-                                     "superior efficacy",
+        items.append(Item("warning", f"Esketamine {device:g} mg in an adult aged {age}: {first:g}-{most:g} mg "
+                                     "showed superior efficacy",
                           f"{device:g} mg ordered for a patient aged {age} (under "
-                          f"{policy.esketamine_min_age_for_28mg}); the first dose is 56 mg and 56-84 mg "
-                          "showed superior efficacy."))
+                          f"{policy.esketamine_min_age_for_28mg}); the first dose is {first:g} mg and "
+                          f"{first:g}-{most:g} mg showed superior efficacy."))
     return items

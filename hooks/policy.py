@@ -47,13 +47,18 @@ class Policy:
     esketamine_device_mg: float = _p(28.0, "SPRAVATO US label: one device = 28 mg")
     esketamine_max_session_mg: float = _p(84.0, "SPRAVATO US label: 56 or 84 mg per session")
     esketamine_max_per_week: float = _p(2.0, "SPRAVATO US label: at most twice weekly (induction)")
+    esketamine_first_dose_mg: float = _p(56.0, "SPRAVATO US label, dosing: day 1 dose 56 mg; later "
+                                               "sessions 56 or 84 mg")
     esketamine_min_age_for_28mg: int = _p(65, "decision-rules §6; 28 mg start for >=65 is EU/Asia "
                                               "label text, US label UNVERIFIED (reference.md §1.4)")
     # §4 REMS
     rems_patient_id_system: str = _p("urn:trd-cds:spravato-rems-patient-id", "decision-rules §4")
     rems_certified_settings: tuple[str, ...] = _p((), "site configuration: certified Location/Organization refs")
     rems_exempt_encounter_classes: tuple[str, ...] = _p(
-        ("IMP", "EMER", "ACUTE"), "SPRAVATO REMS: inpatient settings need no patient enrolment")
+        ("IMP", "EMER", "ACUTE", "NONAC"),
+        "SPRAVATO REMS: inpatient settings need no patient enrolment; HL7 v3 ActCode (FHIR R4 "
+        "v3-ActEncounterCode): IMP inpatient encounter, ACUTE inpatient acute, NONAC inpatient "
+        "non-acute, EMER emergency")
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> "Policy":

@@ -8,6 +8,9 @@ from hooks.cards import Finding, ProposedRequest, md
 from hooks.policy import Policy
 
 DOCUMENTED, MISSING, UNKNOWN = "documented", "missing", "unknown"
+NOT_REQUIRED = "not required"  # patient enrolment in an inpatient or emergency encounter
+SATISFIED = frozenset({DOCUMENTED, NOT_REQUIRED})
+EXEMPT_SETTING = "inpatient/emergency encounter"
 SESSION_REQUIREMENTS = (  # SPRAVATO label boxed warning, dosing section; SPRAVATO REMS
     "blood pressure before dosing and at about 40 minutes, then as needed",
     "pulse oximetry and respiratory status during the session",
@@ -23,7 +26,7 @@ ENROLMENT_REQUEST = ProposedRequest(
 
 
 class Check(NamedTuple):
-    state: str  # DOCUMENTED | MISSING | UNKNOWN
+    state: str  # DOCUMENTED | NOT_REQUIRED | MISSING | UNKNOWN
     text: str
 
 
@@ -37,9 +40,12 @@ def rems_finding(order: OrderedMedication, patient: PatientRecord, policy: Polic
     enrolment = _enrolment(patient, policy, unavailable, inpatient)
     setting = _setting(order, patient, policy, encounter_read)
     states = {"patient enrolment": enrolment.state, "setting certification": setting.state}
-    open_items = [f"{name} {state}" for name, state in states.items() if state != DOCUMENTED]
+    open_items = [f"{name} {state}" for name, state in states.items() if state not in SATISFIED]
     if open_items:
         summary = "SPRAVATO REMS: " + "; ".join(open_items) + ": confirm before the session"
+    elif enrolment.state == NOT_REQUIRED:
+        summary = (f"SPRAVATO REMS: patient enrolment not required ({EXEMPT_SETTING}); "
+                   "certified setting documented")
     else:
         summary = "SPRAVATO REMS prerequisites documented: patient enrolment and certified setting"
     requirements = SESSION_REQUIREMENTS + (() if inpatient else (MONITORING_FORM,))
@@ -54,8 +60,8 @@ def rems_finding(order: OrderedMedication, patient: PatientRecord, policy: Polic
 
 def _enrolment(patient: PatientRecord, policy: Policy, unavailable: frozenset[str], inpatient: bool) -> Check:
     if inpatient:
-        return Check(DOCUMENTED, f"not required in an inpatient or emergency setting (encounter class "
-                                 f"{md(patient.encounter_class)})")
+        return Check(NOT_REQUIRED, f"{EXEMPT_SETTING} (encounter class {md(patient.encounter_class)}); "
+                                   "REMS patient enrolment applies to outpatient settings")
     if "patient" in unavailable:
         return Check(UNKNOWN, "the Patient could not be read")
     system = md(policy.rems_patient_id_system)

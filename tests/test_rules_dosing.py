@@ -157,3 +157,14 @@ def test_weight_of_zero_or_less_is_never_divided_by(weight):  # was ZeroDivision
 def test_bmi_is_not_computed_from_a_weight_of_zero_or_less():
     the_patient = patient(measurements=(measurement("weight", -100.0), measurement("height", 170.0)))
     assert check(order("ketamine", dose_mg_per_kg=0.5), the_patient) is None
+
+
+def test_esketamine_dose_texts_follow_the_policy_first_dose():
+    policy = Policy.from_mapping({"esketamine_first_dose_mg": 28})
+    young = patient(birth_date=date(1990, 1, 1))
+    low = dose_finding(order("esketamine", dose_mg=28.0), young, policy, TODAY, frozenset())
+    assert "28-84 mg showed superior efficacy" in low.summary and "the first dose is 28 mg" in low.detail
+    odd = dose_finding(order("esketamine", dose_mg=42.0), young, policy, TODAY, frozenset())
+    assert "a session is 28 or 84 mg (label)" in odd.detail
+    default = check(order("esketamine", dose_mg=28.0), young)
+    assert "56-84 mg showed superior efficacy" in default.summary and "the first dose is 56 mg" in default.detail

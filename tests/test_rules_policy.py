@@ -14,7 +14,8 @@ def test_defaults_follow_the_decision_rules():
     assert (policy.min_trials, policy.trial_gap_days, policy.lookback_days, policy.min_trial_days) == (2, 14, 730, 28)
     assert (policy.bp_systolic, policy.bp_diastolic, policy.ketamine_mg_per_kg_warning,
             policy.ketamine_mg_per_kg_critical) == (140, 90, 0.5, 1.0)
-    assert policy.rems_exempt_encounter_classes == ("IMP", "EMER", "ACUTE")
+    assert policy.rems_exempt_encounter_classes == ("IMP", "EMER", "ACUTE", "NONAC")  # NONAC: inpatient non-acute
+    assert policy.esketamine_first_dose_mg == 56
 
 
 def test_every_threshold_names_its_source():

@@ -59,3 +59,23 @@ def test_unread_patient_and_encounter_are_unknown_not_missing():
 
 def test_no_rems_card_for_ketamine():
     assert rems(patient(), the_order=order("ketamine")) is None
+
+
+def test_inpatient_card_says_enrolment_not_required_not_documented():
+    finding = rems(patient(encounter_class="IMP", encounter_location=CERTIFIED))
+    assert finding.summary == ("SPRAVATO REMS: patient enrolment not required (inpatient/emergency encounter); "
+                               "certified setting documented")
+    assert "- **Patient enrolment**: not required: inpatient/emergency encounter (encounter class IMP)" \
+        in finding.detail
+    assert "enrolment documented" not in finding.summary + finding.detail
+
+
+def test_inpatient_non_acute_encounter_is_exempt_from_enrolment():  # v3 ActCode NONAC
+    finding = rems(patient(encounter_class="NONAC", encounter_location=CERTIFIED))
+    assert finding.indicator == "info" and "not required" in finding.summary
+    assert finding.request is None and MONITORING_FORM not in finding.detail
+
+
+def test_inpatient_with_an_uncertified_setting_still_warns_about_the_setting_only():
+    finding = rems(patient(encounter_class="EMER", encounter_location="Location/other"))
+    assert finding.summary == "SPRAVATO REMS: setting certification missing: confirm before the session"
