@@ -3,9 +3,10 @@ from __future__ import annotations
 
 from typing import Sequence
 
+from fhir_mappings.orders import IN_SCOPE_DRUGS  # one definition: the mapping classifies with it
 from fhir_mappings.records import OrderedMedication
 
-IN_SCOPE_DRUGS = frozenset({"esketamine", "ketamine"})
+__all__ = ["IN_SCOPE_DRUGS", "in_scope"]
 
 
 def in_scope(orders: Sequence[OrderedMedication]) -> list[OrderedMedication]:

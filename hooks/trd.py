@@ -15,10 +15,10 @@ from datetime import date, timedelta
 from typing import Callable, Iterable, Sequence
 
 from fhir_mappings import terminology
+from fhir_mappings.medications import IGNORED_STATUSES  # §2; the extractor already drops these
 from fhir_mappings.records import MedicationExposure, ScaleScore
 from hooks.policy import Policy
 
-IGNORED_STATUSES = frozenset({"entered-in-error", "not-taken", "cancelled", "draft"})  # §2
 FAILED, NOT_FAILED, UNKNOWN, NOT_COUNTED = "failed", "not a failure", "unknown", "not counted"
 MET, NOT_MET, INSUFFICIENT = "met", "not-met", "insufficient-data"
 

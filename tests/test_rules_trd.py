@@ -166,3 +166,11 @@ def test_unidentified_medicines_are_shown_but_not_counted():
 def test_no_antidepressant_history_is_not_met():
     result = evaluate([exposure("lorazepam", "benzodiazepine", roles=("cns-depressant",))], [])
     assert (result.verdict, result.trials) == (NOT_MET, ())
+
+
+@pytest.mark.parametrize("status", ["intended", "draft", "entered-in-error", "not-taken", "cancelled"])
+def test_ignored_statuses_are_the_extractors_own(status):
+    # trd had its own list without "intended" (fhir_mappings.medications ignores it: a plan, like a draft)
+    record, pair = trial("sertraline", "SSRI", days_ago(200), baseline=20.0, followup=19.0)
+    result = evaluate_trd([replace(record, status=status)], pair, TODAY, Policy())
+    assert result.trials == ()
