@@ -8,6 +8,7 @@ and mechanism classes are terminology, kept in fhir_mappings/data/medications.cs
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping
@@ -118,7 +119,8 @@ def _coerce(name: str, default: Any, raw: Any) -> Any:
 
 
 def _number(name: str, raw: Any) -> float:
-    if isinstance(raw, bool) or not isinstance(raw, (int, float)) or raw < 0:
-        raise ValueError(f"policy {name} must be a non-negative number, not {raw!r}")
+    """Every float threshold is a dose, pressure, score fraction or count: finite and above 0."""
+    if isinstance(raw, bool) or not isinstance(raw, (int, float)) or not math.isfinite(raw) or raw <= 0:
+        raise ValueError(f"policy {name} must be a number greater than 0, not {raw!r}")
     return float(raw)
 

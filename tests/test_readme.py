@@ -29,3 +29,13 @@ def test_every_setting_is_documented():
     names = [name for name in Settings.__dataclass_fields__ if name != "extra"]
     missing = [PREFIX + name.upper() for name in names if f"`{PREFIX}{name.upper()}`" not in README]
     assert not missing
+
+
+def test_every_policy_default_is_in_the_readme_table():
+    from hooks import Policy
+
+    policy = Policy()
+    for name in Policy.__dataclass_fields__:
+        value = getattr(policy, name)
+        shown = ", ".join(value) or "(none: configure per site)" if isinstance(value, tuple) else str(value)
+        assert f"| `{name}` | {shown} |" in README, name

@@ -59,3 +59,9 @@ def test_load_rejects_a_non_object(tmp_path):
 def test_describe_names_the_version_and_the_thresholds_in_use():
     text = Policy.from_mapping({"version": "v9", "bp_systolic": 150}).describe()
     assert "v9" in text and "150/90 mmHg" in text and "0.5 mg/kg" in text
+
+
+@pytest.mark.parametrize("value", [0, -1, float("nan"), float("inf")])
+def test_float_thresholds_must_be_finite_and_positive(value):
+    with pytest.raises(ValueError, match="esketamine_device_mg must be a number greater than 0"):
+        Policy.from_mapping({"esketamine_device_mg": value})
