@@ -57,6 +57,8 @@ def _ordered_dose(dosage: dict) -> dict[str, Any]:
     value = number(raw)
     if value is None:
         return {"dose_unknown": "no dose value" if raw is None else f"dose value {_shown(raw)} is not a finite number"}
+    if value <= 0:
+        return {"dose_unknown": f"dose value {_shown(raw)} is not above 0"}
     for word in unit_words(quantity):
         if word in MG_PER_UNIT:
             return _finite("dose_mg", value * MG_PER_UNIT[word])

@@ -167,6 +167,8 @@ def test_ordered_dose_units_converted_to_mg_or_mg_per_kg(quantity, mg, mg_per_kg
     ({"value": "NaN", "unit": "mg/kg"}, "dose value 'NaN' is not a finite number"),
     ({"value": float("nan"), "unit": "mg/kg"}, "dose value nan is not a finite number"),
     ({"value": 1e308, "unit": "g"}, "dose value too large"),
+    ({"value": 0, "unit": "mg/kg"}, "dose value 0 is not above 0"),
+    ({"value": -35, "unit": "mg"}, "dose value -35 is not above 0"),
     ({"value": 1, "unit": "x" * 200}, "unit '" + "x" * 20 + "... not convertible to mg or mg/kg"),
 ])
 def test_ordered_dose_that_cannot_be_read_says_why(quantity, reason):
