@@ -15,7 +15,7 @@ import requests
 
 REPO = Path(__file__).resolve().parents[1]
 START_TIMEOUT_S = 30
-THREADS = 4  # cds_service.cli serve's default
+THREADS = int(os.environ.get("BENCH_THREADS", "4"))  # cds_service.cli serve's default: 4
 
 
 def free_port() -> int:
