@@ -12,6 +12,7 @@ from cds_service import create_app, jwks
 from cds_service.config import ConfigError
 from test_auth_support import (BASE, FEEDBACK_URL, JWKS_URL, SERVICE, SERVICE_URL, bearer,  # noqa: F401 (fixtures)
                                client, failed_check, make_app, signers, write_issuers)
+from streams import CountingBody
 
 ORIGIN = "https://ehr-ui.example.org"
 CDS_PATHS = ("/cds-services", f"/cds-services/{SERVICE}", f"/cds-services/{SERVICE}/feedback")
@@ -51,25 +52,9 @@ def test_sandbox_issuer_refused_unless_auth_is_off(write_issuers):
     assert create_app({"public_base_url": BASE, "issuers_file": issuers_file, "auth": "off"})
 
 
-class HugeBody(io.RawIOBase):
-    """``size`` bytes of JSON-ish padding that count how much of them was read."""
-
-    def __init__(self, size: int):
-        self.size, self.sent = size, 0
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
-        n = min(len(buffer), self.size - self.sent)
-        buffer[:n] = b" " * n
-        self.sent += n
-        return n
-
-
 @responses.activate
 def test_an_oversized_jwks_is_refused_without_downloading_it(write_issuers, signers, caplog):
-    body = HugeBody(64 * 1024 * 1024)
+    body = CountingBody(64 * 1024 * 1024)
     responses.get(JWKS_URL, body=io.BufferedReader(body))
     client = create_app({"public_base_url": BASE,
                          "issuers_file": write_issuers(jwks_file=None, jku=[], jwks_url=JWKS_URL)}).test_client()

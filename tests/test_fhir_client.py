@@ -15,6 +15,7 @@ from cds_service.config import ConfigError, Settings
 from cds_service.fhir_client import (Deadline, FhirClient, FhirError, FhirForbidden, FhirNotFound,
                                      FhirTimeout, FhirUnauthorized, FhirUnreachable, next_link,
                                      retry_after_seconds, shared_session)
+from streams import CountingBody
 
 BASE = "https://ehr.example.org/fhir"
 TOKEN = "secret-token-123"
@@ -281,25 +282,9 @@ def test_a_netrc_entry_never_replaces_the_bearer_token_nor_is_sent_without_one(f
     assert "Authorization" not in fhir.calls[1].request.headers
 
 
-class EndlessBody(io.RawIOBase):
-    """A response body of ``size`` spaces that counts how much of it was read."""
-
-    def __init__(self, size: int):
-        self.size, self.sent = size, 0
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
-        n = min(len(buffer), self.size - self.sent)
-        buffer[:n] = b" " * n
-        self.sent += n
-        return n
-
-
 @pytest.mark.parametrize("status", [200, 500])
 def test_a_response_larger_than_the_cap_is_refused_without_reading_it_all(fhir, status):
-    body = EndlessBody(64 * 1024 * 1024)
+    body = CountingBody(64 * 1024 * 1024)
     fhir.get(f"{BASE}/Patient/p1", body=io.BufferedReader(body), status=status)
     capped = SETTINGS.replace(fhir_max_response_bytes=100_000, fhir_retries=0)
     with pytest.raises(FhirError, match="malformed: response larger than 100000 bytes"):
@@ -308,7 +293,7 @@ def test_a_response_larger_than_the_cap_is_refused_without_reading_it_all(fhir, 
 
 
 def test_a_response_announcing_a_length_over_the_cap_is_refused_unread(fhir):
-    body = EndlessBody(200_000)
+    body = CountingBody(200_000)
     fhir.get(f"{BASE}/Patient/p1", body=io.BufferedReader(body), headers={"Content-Length": "200000"})
     with pytest.raises(FhirError, match="larger than 100000 bytes"):
         client(SETTINGS.replace(fhir_max_response_bytes=100_000)).read("Patient", "p1")
