@@ -57,7 +57,7 @@ def test_resolved_pregnancy_is_not_flagged_but_past_bipolar_disorder_and_substan
                   condition("substance-use", "remission"), condition("psychosis", "resolved"))
     found = condition_findings(patient(conditions=conditions), TODAY, frozenset())
     assert [f.topic for f in found] == ["diagnosis-caution", "substance-use"]  # §7 v2: bipolar, any status
-    assert "Bipolar disorder" in found[0].summary and "psychotic" not in found[0].detail
+    assert "Bipolar disorder" in found[0].summary and "psychotic disorder" not in found[0].detail
 
 
 def test_several_diagnoses_make_one_diagnosis_caution_card():
