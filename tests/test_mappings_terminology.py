@@ -97,6 +97,6 @@ def test_routes_by_code_and_text():
 
 def test_text_exclusion_is_searched_once_not_once_per_match():
     # "Hamilton" x 22 000 then "anxiety": the exclusion was searched over the whole text per match
-    started = time.perf_counter()
+    started = time.thread_time()  # CPU seconds of this thread, not the machine's load
     assert t.scale_in_text("Hamilton " * 22_000 + "anxiety") is None
-    assert time.perf_counter() - started < 1.0
+    assert time.thread_time() - started < 1.0
