@@ -9,9 +9,9 @@ import requests
 import responses
 from responses import matchers
 
-from cds_service import fhir_client as fhir_client_module
+from cds_service.fhir import client as fhir_client_module
 from cds_service.config import ConfigError, Settings
-from cds_service.fhir_client import (Deadline, FhirClient, FhirError, FhirForbidden, FhirNotFound,
+from cds_service.fhir.client import (Deadline, FhirClient, FhirError, FhirForbidden, FhirNotFound,
                                      FhirTimeout, FhirUnauthorized, FhirUnreachable, next_link,
                                      retry_after_seconds, shared_session)
 from streams import CountingBody

@@ -14,9 +14,9 @@ from responses import matchers
 
 from cds_service.config import Settings
 from cds_service.errors import ApiError, PreconditionFailed
-from cds_service import patient_data
-from cds_service.patient_data import call_summary, gather, render, resolve_references
-from cds_service.services import REQUIRED_KEYS, prefetch_templates
+from cds_service.fhir import patient_data
+from cds_service.fhir.patient_data import call_summary, gather, render, resolve_references
+from cds_service.protocol.services import REQUIRED_KEYS, prefetch_templates
 from fhir_mappings.records import OrderedMedication
 
 BASE = "https://ehr.example.org/fhir"

@@ -24,8 +24,9 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 import fixtures
-from cds_service import create_app, fhir_client
-from cds_service.services import REQUIRED_KEYS, SERVICES
+from cds_service import create_app
+from cds_service.fhir import client as fhir_client
+from cds_service.protocol.services import REQUIRED_KEYS, SERVICES
 from hooks.unavailable import CHECKS
 
 DEADLINE_S = 2.0  # short, yet above what 100 calls in one process on 2 cores cost before it

@@ -19,8 +19,8 @@ from sqlalchemy import select
 
 import fixtures
 from benchmarks.server import product_command, running, worker_pids
-from cds_service.db import feedback, make_engine
-from cds_service.services import SERVICES
+from cds_service.store.sql import feedback, make_engine
+from cds_service.protocol.services import SERVICES
 
 pytestmark = pytest.mark.integration
 

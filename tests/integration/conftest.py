@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from cds_service import cli_fhir
-from cds_service.services import prefetch_templates
+from cds_service.cli import fhir as cli_fhir
+from cds_service.protocol.services import prefetch_templates
 
 REPO = Path(__file__).resolve().parents[2]
 LOCK = REPO / "requirements" / "fhir-server.lock"  # sekmet-fhir 0.1.1 and its dependencies

@@ -5,8 +5,8 @@ from datetime import datetime, timezone
 
 from sqlalchemy import inspect, select
 
-from cds_service.db import SQLStore, cards, feedback, hook_calls
-from cds_service.store import FeedbackResult
+from cds_service.store.sql import SQLStore, cards, feedback, hook_calls
+from cds_service.store.memory import FeedbackResult
 from tests.store.records import REASON_SYSTEM, SERVICE, accepted, audit, card_uuid, overridden
 
 CARD, OTHER = card_uuid(1), card_uuid(2)
