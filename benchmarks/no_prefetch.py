@@ -23,8 +23,8 @@ import requests
 from benchmarks import payloads
 from benchmarks.common import bench_app, machine, post_hook
 from benchmarks.server import free_port
-from cds_service.patient_data import render
-from cds_service.services import prefetch_templates
+from cds_service.fhir.patient_data import render
+from cds_service.protocol.services import prefetch_templates
 from tests.integration.conftest import sekmet_executable, wait_until_ready
 
 REPEAT = 20

@@ -17,7 +17,7 @@ class AppState:
 
     settings: Settings
     policy: Any  # hooks.Policy
-    store: Any  # cds_service.store.Store
+    store: Any  # cds_service.store.memory.Store
 
 
 def load_settings(config: Settings | Mapping[str, Any] | None = None) -> Settings:
@@ -32,9 +32,11 @@ def load_settings(config: Settings | Mapping[str, Any] | None = None) -> Setting
 def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     """Build the Flask app. ``config`` overrides ``TRD_CDS_*`` environment variables."""
     from hooks import Policy
-    from cds_service import auth, logs, openapi, routes
+    from cds_service import logs
+    from cds_service.auth import verify
+    from cds_service.protocol import openapi, routes
     from cds_service.errors import register_error_handlers
-    from cds_service.db import open_store
+    from cds_service.store.sql import open_store
 
     settings = load_settings(config)
     logs.configure(settings.log_level)
@@ -48,8 +50,8 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(routes.ops)
     app.register_blueprint(openapi.docs)
     if settings.preview == "on":
-        from cds_service import preview
-        preview.install(app, settings)
-    auth.install(app, settings, app.extensions["trd_cds"].store.replay_cache())
+        from cds_service.preview import page
+        page.install(app, settings)
+    verify.install(app, settings, app.extensions["trd_cds"].store.replay_cache())
     logging.getLogger(__name__).info("trd-cds ready: policy %s, auth %s", policy.version, settings.auth)
     return app

@@ -1,7 +1,7 @@
 """Discovery and health endpoints."""
 from __future__ import annotations
 
-from cds_service.services import REQUIRED_KEYS
+from cds_service.protocol.services import REQUIRED_KEYS
 
 
 def test_discovery_lists_both_services(client):

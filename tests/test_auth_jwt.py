@@ -15,7 +15,11 @@ from test_auth_support import (ALLOWED_JKU, BASE, DISCOVERY_URL, FEEDBACK_URL, I
 
 FEEDBACK_BODY = {"feedback": [{"card": "0b9a7d5e-8f3c-4d2a-9b1e-2c3d4e5f6a7b", "outcome": "overridden",
                                "outcomeTimestamp": "2026-01-05T10:00:00Z"}]}
-NOW = int(time.time())
+
+
+def now() -> int:
+    """The time at the moment a token is made: a module-level constant expires in a long run."""
+    return int(time.time())
 
 
 def discovery(client, token: str | None = None, **headers):
@@ -45,7 +49,7 @@ def test_hs384_signed_with_the_public_key_pem(client, signers):
     pem = signers["es384"].private_key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     signing_input = (f"{b64url({'alg': 'HS384', 'typ': 'JWT', 'kid': 'ec-1'})}."
-                     f"{b64url({'iss': ISS, 'aud': DISCOVERY_URL, 'iat': NOW, 'exp': NOW + 60, 'jti': 'x'})}")
+                     f"{b64url({'iss': ISS, 'aud': DISCOVERY_URL, 'iat': now(), 'exp': now() + 60, 'jti': 'x'})}")
     signature = b64url(hmac.new(pem, signing_input.encode(), hashlib.sha384).digest())
     assert failed_check(discovery(client, f"{signing_input}.{signature}")) == "jwt.alg"
 
@@ -60,7 +64,7 @@ def test_signed_with_the_wrong_key(client, signers):
 
 def test_tampered_payload(client, signers):
     header, _, signature = signers["es384"].token(aud=f"{BASE}/other").split(".")
-    forged = b64url({"iss": ISS, "aud": DISCOVERY_URL, "iat": NOW, "exp": NOW + 60, "jti": "forged"})
+    forged = b64url({"iss": ISS, "aud": DISCOVERY_URL, "iat": now(), "exp": now() + 60, "jti": "forged"})
     assert failed_check(discovery(client, f"{header}.{forged}.{signature}")) == "jwt.signature"
 
 
@@ -109,10 +113,14 @@ def test_feedback_with_the_discovery_aud(client, signers):
     assert failed_check(response) == "jwt.aud"
 
 
+TIME_CLAIMS = ("iat", "exp")
+
+
 @pytest.mark.parametrize("claims, check", [
-    ({"exp": NOW - 120, "iat": NOW - 180}, "jwt.exp"),
-    ({"iat": NOW + 600, "exp": NOW + 660}, "jwt.iat"),
-    ({"iat": NOW - 3600, "exp": NOW + 60}, "jwt.iat"),  # older than jwt_max_age_s
+    # iat/exp as seconds from the moment the token is made
+    ({"exp": -120, "iat": -180}, "jwt.exp"),
+    ({"iat": 600, "exp": 660}, "jwt.iat"),
+    ({"iat": -3600, "exp": 60}, "jwt.iat"),  # older than jwt_max_age_s
     ({"jti": None}, "jwt.jti"),
     ({"jti": ""}, "jwt.jti"),
     ({"exp": None}, "jwt.exp"),
@@ -120,6 +128,9 @@ def test_feedback_with_the_discovery_aud(client, signers):
     ({"aud": None}, "jwt.aud"),
 ])
 def test_bad_claims(client, signers, claims, check):
+    made_at = now()
+    claims = {name: made_at + value if name in TIME_CLAIMS and value is not None else value
+              for name, value in claims.items()}
     assert failed_check(discovery(client, signers["es384"].token(**claims))) == check
 
 

@@ -8,7 +8,8 @@ import logging
 import pytest
 import responses
 
-from cds_service import create_app, jwks
+from cds_service import create_app
+from cds_service.auth import jwks
 from cds_service.config import ConfigError
 from test_auth_support import (BASE, FEEDBACK_URL, JWKS_URL, SERVICE, SERVICE_URL, bearer,  # noqa: F401 (fixtures)
                                client, failed_check, make_app, signers, write_issuers)

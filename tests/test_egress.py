@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from cds_service import egress
+from cds_service.fhir import egress
 from cds_service.config import Settings
 from test_auth_support import BASE, FHIR_SERVER, ISS, signers, write_issuers  # noqa: F401 (fixtures)
 

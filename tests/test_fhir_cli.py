@@ -10,7 +10,7 @@ import requests
 import responses
 from responses import matchers
 
-from cds_service import cli_fhir
+from cds_service.cli import fhir as cli_fhir
 from cds_service.cli import main
 from fhir_mappings.orders import ordered_medications
 

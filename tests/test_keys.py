@@ -9,7 +9,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from cds_service import create_app, keys
+from cds_service import create_app
+from cds_service.cli import keys
 from cds_service.cli import main
 from test_auth_support import BASE, DISCOVERY_URL, ISS, bearer
 

@@ -97,9 +97,9 @@ def test_routes_by_code_and_text():
 
 def test_text_exclusion_is_searched_once_not_once_per_match():
     # "Hamilton" x 22 000 then "anxiety": the exclusion was searched over the whole text per match
-    started = time.perf_counter()
+    started = time.thread_time()  # CPU seconds of this thread, not the machine's load
     assert t.scale_in_text("Hamilton " * 22_000 + "anxiety") is None
-    assert time.perf_counter() - started < 1.0
+    assert time.thread_time() - started < 1.0
 
 
 @pytest.mark.parametrize("code, categories", [
@@ -129,6 +129,8 @@ def test_mood_stabilizers_have_their_role_and_do_not_count_as_trials():
 def test_breastfeeding_status_and_answers():
     assert t.observation_names("http://loinc.org", "63895-7") == [("status", "breastfeeding")]
     assert t.observation_names("http://loinc.org", "LA29252-6") == [("answer", "breastfeeding")]
+
+
 @pytest.mark.parametrize("text, name", [
     ("Zoloft 100 mg tablet", "sertraline"), ("LEXAPRO 10 MG TABLET", "escitalopram"),
     ("Wellbutrin XL 300 mg", "bupropion"), ("Effexor XR 150 mg capsule", "venlafaxine"),

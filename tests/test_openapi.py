@@ -8,8 +8,8 @@ import pytest
 from jsonschema import Draft202012Validator
 
 import fixtures
-from cds_service import openapi
-from cds_service.services import SERVICES
+from cds_service.protocol import openapi
+from cds_service.protocol.services import SERVICES
 
 COMMITTED = Path(__file__).resolve().parents[1] / "docs" / "openapi.json"
 
@@ -18,7 +18,7 @@ def test_served_document_is_the_committed_one(client):
     response = client.get("/openapi.json")
     assert response.status_code == 200
     assert response.get_json() == json.loads(COMMITTED.read_text(encoding="utf-8")), \
-        "docs/openapi.json is stale: python -m cds_service.openapi > docs/openapi.json"
+        "docs/openapi.json is stale: python -m cds_service.protocol.openapi > docs/openapi.json"
     assert COMMITTED.read_text(encoding="utf-8") == openapi.render()
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 import time
 from dataclasses import replace
 
@@ -13,9 +14,9 @@ from responses import matchers
 
 from cds_service.config import Settings
 from cds_service.errors import ApiError, PreconditionFailed
-from cds_service import patient_data
-from cds_service.patient_data import call_summary, gather, render, resolve_references
-from cds_service.services import REQUIRED_KEYS, prefetch_templates
+from cds_service.fhir import patient_data
+from cds_service.fhir.patient_data import call_summary, gather, render, resolve_references
+from cds_service.protocol.services import REQUIRED_KEYS, prefetch_templates
 from fhir_mappings.records import OrderedMedication
 
 BASE = "https://ehr.example.org/fhir"
@@ -236,7 +237,7 @@ def test_a_prefetched_bundle_whose_next_url_is_not_a_string_is_used_as_complete(
 
 def test_slow_server_is_cut_at_the_deadline(fhir):
     def slow(request):
-        time.sleep(1.5)
+        time.sleep(3.0)
         return 200, {}, json.dumps(searchset("Condition"))
 
     fhir.assert_all_requests_are_fired = False
@@ -244,28 +245,30 @@ def test_slow_server_is_cut_at_the_deadline(fhir):
     prefetch = full_prefetch()
     del prefetch["conditions"]
     short = SETTINGS.replace(fhir_deadline_s=0.5)
-    started = time.monotonic()
-    assert "deadline" in run(payload(prefetch), short).unavailable["conditions"]
+    gathered = run(payload(prefetch), short)
+    assert "deadline" in gathered.unavailable["conditions"]
+    # the service's own FHIR time (its monotonic clock): cut at the deadline, not the 3 s answer
+    assert gathered.fhir_seconds < 0.5 + 1.0
     del prefetch["depressionScores"]
-    with pytest.raises(PreconditionFailed, match="deadline"):
+    with pytest.raises(PreconditionFailed, match="deadline") as failed:
         run(payload(prefetch), short)
-    assert time.monotonic() - started < 2 * 0.5 + 0.5
+    assert failed.value.gathered.fhir_seconds < 0.5 + 1.0
 
 
 def test_searches_run_concurrently(fhir):
+    all_in_flight = threading.Barrier(8)
+
     def slow(request):
-        time.sleep(0.3)
+        all_in_flight.wait(timeout=2.5)  # raises BrokenBarrierError unless the 8 searches overlap
         if "/Patient/" in request.url:
             return 200, {}, json.dumps({"resourceType": "Patient", "id": PATIENT})
         resource_type = request.path_url.split("?")[0].rsplit("/", 1)[1]
         return 200, {}, json.dumps(searchset(resource_type))
 
     fhir.add_callback(responses.GET, re.compile(f"{BASE}/.*"), callback=slow)
-    started = time.monotonic()
     gathered = run(payload(), SETTINGS.replace(fhir_deadline_s=3.0, fhir_max_workers=8))
-    elapsed = time.monotonic() - started
     assert len(gathered.fetched) == len(fhir.calls) == 8
-    assert elapsed < 8 * 0.3 / 3, elapsed
+    assert not gathered.unavailable and not all_in_flight.broken
 
 
 def test_render_fills_context_tokens_and_skips_missing_ones():

@@ -9,7 +9,7 @@ import fixtures
 import hooks
 from cds_service import create_app
 from cds_service.config import ConfigError
-from cds_service.preview import CSP, Choice, hook_request
+from cds_service.preview.page import CSP, Choice, hook_request
 
 HOSTILE = '<script>window.pwned = 1</script><img src="x" onerror="window.pwned = 1">'
 

@@ -16,13 +16,24 @@ def _first_command(label: str) -> str:
 
 
 def test_readme_opens_with_the_two_fresh_machine_commands():
-    assert _first_command("Run the service").startswith("pip install -e . && trd-cds serve")
-    assert _first_command("Run the tests") == "pip install -e '.[dev]' && pytest"
+    install = "pip install -r requirements/{}.lock && pip install --no-deps -e ."
+    assert _first_command("Run the service").startswith(install.format("service") + " && trd-cds serve")
+    assert _first_command("Run the tests") == install.format("dev") + " && pytest"
 
 
-def test_ci_runs_exactly_the_readme_test_command():
+def test_ci_runs_exactly_the_readme_test_command_in_a_fresh_venv():
     ci = (ROOT / ".ci" / "run").read_text().strip().splitlines()
     assert ci[-1] == _first_command("Run the tests")
+    assert "python3 -m venv --clear .venv-ci" in ci and ". .venv-ci/bin/activate" in ci
+
+
+def test_locks_pin_every_requirement_with_hashes():
+    for lock in ("service", "dev", "fhir-server"):
+        text = (ROOT / "requirements" / f"{lock}.lock").read_text()
+        pins = re.findall(r"^([A-Za-z0-9_.\-]+)==\S+ \\$", text, re.M)
+        assert pins and text.count("--hash=sha256:") >= len(pins), lock
+    dev = (ROOT / "requirements" / "dev.lock").read_text()
+    assert all(re.search(rf"^{name}==", dev, re.M | re.I) for name in ("pytest", "schemathesis", "flask"))
 
 
 def test_every_setting_is_documented():

@@ -18,8 +18,9 @@ from hypothesis import strategies as st
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 import fixtures
-from cds_service import create_app, fhir_client
-from cds_service.services import SERVICES
+from cds_service import create_app
+from cds_service.fhir import client as fhir_client
+from cds_service.protocol.services import SERVICES
 
 SERVICE_PATHS = {service.hook: f"/cds-services/{service.id}" for service in SERVICES.values()}
 REQUESTS = [fixtures.load_request_file(name) for name in fixtures.request_files()]

@@ -1,8 +1,8 @@
 """Restart: kill -9 a gunicorn worker under load; the service keeps answering and loses no feedback.
 
 ``trd-cds serve`` (2 workers, SQLite store) takes hook calls and feedback from 6 client threads;
-one worker is killed mid-run. Only requests on the connections that worker held may fail, within a
-second of the kill; every feedback item the service acknowledged must be in the database afterwards.
+one worker is killed mid-run. Only requests on the connections that worker held may fail, after the
+kill; every feedback item the service acknowledged must be in the database afterwards.
 """
 from __future__ import annotations
 
@@ -19,52 +19,65 @@ from sqlalchemy import select
 
 import fixtures
 from benchmarks.server import product_command, running, worker_pids
-from cds_service.db import feedback, make_engine
-from cds_service.services import SERVICES
+from cds_service.store.sql import feedback, make_engine
+from cds_service.protocol.services import SERVICES
 
 pytestmark = pytest.mark.integration
 
 CLIENTS = 6
-LOAD_S = 6.0
-KILL_AT_S = 2.0
+ACKS = 10  # feedback items acknowledged before the kill, and again after it
+WAIT_S = 120.0  # bound on each wait for them (a loaded machine is slow, never this slow)
 SERVICE = next(s.id for s in SERVICES.values() if s.hook == "order-sign")
 REQUEST = fixtures.load_request("met-two-classes", "order-sign")
 EPOCH = datetime(2026, 11, 20, tzinfo=timezone.utc)
 
 
 def test_kill_9_of_a_worker_loses_no_acknowledged_feedback(tmp_path):
+    """Ordering, not durations: failures happen only after the kill, at most one per client
+    connection; the service goes on acknowledging feedback; every acknowledged item is stored."""
     database = f"sqlite:///{tmp_path / 'trd-cds.db'}"
     acknowledged: list[str] = []
-    failures: list[float] = []
-    numbers = count()
+    failures: dict[int, list[int]] = {client: [] for client in range(CLIENTS)}  # event numbers
+    events, numbers, stop = count(), count(), threading.Event()
     with running(product_command, 2, "/healthz", {"TRD_CDS_DATABASE_URL": database}) as (base, master):
-        started = time.monotonic()
 
-        def client():
+        def client(number: int):
             with requests.Session() as session:
-                while time.monotonic() - started < LOAD_S:
+                while not stop.is_set():
                     try:
                         _hook_call_and_feedback(session, base, next(numbers), acknowledged)
                     except (requests.RequestException, ValueError, AssertionError):  # reset, cut short, 5xx
-                        failures.append(time.monotonic() - started)
+                        failures[number].append(next(events))
 
-        clients = [threading.Thread(target=client) for _ in range(CLIENTS)]
+        clients = [threading.Thread(target=client, args=(n,)) for n in range(CLIENTS)]
         for thread in clients:
             thread.start()
-        time.sleep(KILL_AT_S)
-        victim = worker_pids(master)[0]
-        os.kill(victim, signal.SIGKILL)
-        for thread in clients:
-            thread.join()
+        try:
+            assert _until(lambda: len(acknowledged) >= ACKS), "no feedback acknowledged before the kill"
+            victim = worker_pids(master)[0]
+            killed_at = next(events)
+            os.kill(victim, signal.SIGKILL)
+            before = len(acknowledged)
+            assert _until(lambda: len(acknowledged) >= before + ACKS), "the service stopped acknowledging"
+        finally:
+            stop.set()
+            for thread in clients:
+                thread.join()
         assert victim not in worker_pids(master) and len(worker_pids(master)) == 2
         assert requests.get(f"{base}/readyz", timeout=5).status_code == 200
 
-    assert len(failures) <= CLIENTS, failures  # at most one per connection the killed worker held
-    assert all(KILL_AT_S <= when < KILL_AT_S + 1.0 for when in failures), failures
-    assert len(acknowledged) > 20
+    assert all(len(failed) <= 1 for failed in failures.values()), failures  # the connection the worker held
+    assert all(event > killed_at for failed in failures.values() for event in failed), (killed_at, failures)
     with make_engine(database).connect() as connection:
         stored = set(connection.scalars(select(feedback.c.user_comment)))
     assert set(acknowledged) <= stored
+
+
+def _until(condition, timeout_s: float = WAIT_S) -> bool:
+    end = time.monotonic() + timeout_s
+    while not condition() and time.monotonic() < end:
+        time.sleep(0.05)
+    return condition()
 
 
 def _hook_call_and_feedback(session: requests.Session, base: str, number: int, acknowledged: list) -> None:

@@ -7,9 +7,9 @@ import requests
 import fixtures
 from cds_service.cli import main
 from cds_service.config import Settings
-from cds_service.fhir_client import FhirClient, bundle_resources
-from cds_service.patient_data import gather
-from cds_service.services import REQUIRED_KEYS, prefetch_templates
+from cds_service.fhir.client import FhirClient, bundle_resources
+from cds_service.fhir.patient_data import gather
+from cds_service.protocol.services import REQUIRED_KEYS, prefetch_templates
 
 pytestmark = pytest.mark.integration
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from cds_service.db import open_store
+from cds_service.store.sql import open_store
 
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)]
 

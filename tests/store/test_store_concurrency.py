@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import select
 
 from cds_service import create_app
-from cds_service.db import SQLReplayCache, SQLStore, feedback, parse_utc
+from cds_service.store.sql import SQLReplayCache, SQLStore, feedback, parse_utc
 from tests.store.records import FEEDBACK_PATH, accepted, audit, card_uuid, overridden
 
 THREADS, POSTS = 8, 200

@@ -9,7 +9,7 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 
-from cds_service.db import alembic_config, make_engine, metadata, migrate, open_store
+from cds_service.store.sql import alembic_config, make_engine, metadata, migrate, open_store
 from tests.store.records import SERVICE, accepted, audit, card_uuid
 
 TABLES = {"hook_call", "card", "feedback", "jwt_replay"}

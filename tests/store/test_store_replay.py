@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from cds_service.db import SQLReplayCache, replays
+from cds_service.store.sql import SQLReplayCache, replays
 
 ISS, OTHER_ISS = "https://ehr.example.org", "https://other.example.org"
 

@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import func, select, update
 
 from cds_service.cli import main
-from cds_service.cli_store import COLUMNS, feedback_report
-from cds_service.db import SQLReplayCache, cards, feedback, hook_calls, replays
+from cds_service.cli.store import COLUMNS, feedback_report
+from cds_service.store.sql import SQLReplayCache, cards, feedback, hook_calls, replays
 from tests.store.records import SERVICE, accepted, audit, card_uuid, overridden
 
 SELECT = "ketamine-esketamine-order-select"

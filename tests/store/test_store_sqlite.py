@@ -14,8 +14,8 @@ from sqlalchemy import select, text
 
 from cds_service import create_app
 from cds_service.config import ConfigError
-from cds_service.db import SQLStore, feedback, open_store
-from cds_service.store import MemoryStore
+from cds_service.store.sql import SQLStore, feedback, open_store
+from cds_service.store.memory import MemoryStore
 from tests.store.records import FEEDBACK_PATH
 
 ACKNOWLEDGED_BEFORE_KILL = 300

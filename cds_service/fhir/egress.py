@@ -13,7 +13,7 @@ import socket
 from urllib.parse import unquote, urlsplit
 
 from cds_service.config import Settings
-from cds_service.issuers import TrustedIssuer, trusted_issuers
+from cds_service.auth.issuers import TrustedIssuer, trusted_issuers
 
 security_log = logging.getLogger("trd_cds.security")
 _DEFAULT_PORTS = {"https": 443, "http": 80}

@@ -21,7 +21,7 @@ from sqlalchemy import (JSON, Boolean, Column, DateTime, Double, Engine, Foreign
 from sqlalchemy.dialects import postgresql, sqlite
 
 from cds_service.config import ConfigError
-from cds_service.store import FeedbackResult, MemoryStore
+from cds_service.store.memory import FeedbackResult, MemoryStore
 
 MEMORY_URL = "memory://"
 SQLITE_BUSY_TIMEOUT_MS = 10_000
@@ -221,7 +221,7 @@ def _feedback_row(service_id: str, item: dict, issuer: str | None, received_at: 
 
 
 class SQLReplayCache:
-    """JWT ``jti`` replay cache shared by all workers (``cds_service.replay.ReplayCache``).
+    """JWT ``jti`` replay cache shared by all workers (``cds_service.store.replay.ReplayCache``).
 
     One upsert decides atomically: a new (issuer, jti), or one whose entry has expired, is recorded
     and answers False; a live one answers True. Expired rows are purged at most once a minute.

@@ -19,7 +19,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from cds_service.config import Settings
-from cds_service.fhir_wire import (bundle_resources, diagnostics, indexed_entries, next_link,  # noqa: F401
+from cds_service.fhir.wire import (bundle_resources, diagnostics, indexed_entries, next_link,  # noqa: F401
                                    outcome_diagnostics, parse_json, retry_after_seconds, under_base)
 
 log = logging.getLogger(__name__)
@@ -192,7 +192,7 @@ class FhirClient:
     def _get(self, url: str) -> requests.Response:
         """The one place every outgoing FHIR request passes; the body is left unread (streamed).
 
-        The fhirServer allowlist (cds_service/egress.py) is applied in routes before any client is
+        The fhirServer allowlist (cds_service/fhir/egress.py) is applied in routes before any client is
         built; here ``next`` links are held to ``base_url``. Idempotent GET: retried on connection
         errors and 429/502/503/504 with a short backoff (``Retry-After`` honoured) while the
         deadline allows.

@@ -19,8 +19,8 @@ import requests
 
 from cds_service.config import Settings
 from cds_service.errors import ApiError, PreconditionFailed
-from cds_service.fhir_client import Deadline, FhirClient, FhirError, FhirNotFound, SearchResult
-from cds_service.fhir_wire import bundle_resources, indexed_entries, next_link
+from cds_service.fhir.client import Deadline, FhirClient, FhirError, FhirNotFound, SearchResult
+from cds_service.fhir.wire import bundle_resources, indexed_entries, next_link
 from fhir_mappings.orders import resolve_order
 
 log = logging.getLogger(__name__)

@@ -10,7 +10,7 @@ import threading
 from dataclasses import dataclass
 from typing import Protocol
 
-from cds_service.replay import MemoryReplayCache, ReplayCache
+from cds_service.store.replay import MemoryReplayCache, ReplayCache
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ import os
 import sys
 from importlib import metadata
 
-from cds_service import cli_fhir, cli_store, keys
+from cds_service.cli import fhir, keys, store
 
 
 def _version() -> str:
@@ -78,9 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("routes", help="list the HTTP routes").set_defaults(func=routes)
     commands.add_parser("version", help="print the version").set_defaults(func=version)
-    cli_fhir.register(commands)
+    fhir.register(commands)
     keys.register(commands)
-    cli_store.register(commands)
+    store.register(commands)
     return parser
 
 
@@ -88,6 +88,3 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     return args.func(args)
 
-
-if __name__ == "__main__":
-    sys.exit(main())

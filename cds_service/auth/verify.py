@@ -14,12 +14,12 @@ import jwt
 from flask import Flask, g, request
 from jwt import exceptions as jwt_errors
 
-from cds_service import http_security
+from cds_service.auth import http_security
 from cds_service.config import Settings
 from cds_service.errors import Unauthorized
-from cds_service.issuers import TrustedIssuer, check_auth_settings
-from cds_service.jwks import JwksCache
-from cds_service.replay import MemoryReplayCache, ReplayCache
+from cds_service.auth.issuers import TrustedIssuer, check_auth_settings
+from cds_service.auth.jwks import JwksCache
+from cds_service.store.replay import MemoryReplayCache, ReplayCache
 
 CDS_ENDPOINTS = ("cds.discovery", "cds.invoke", "cds.feedback")
 _KEY_TYPES = {"ES": "EC", "RS": "RSA"}

@@ -14,7 +14,7 @@ from typing import Callable
 
 import requests
 
-from cds_service.issuers import TrustedIssuer
+from cds_service.auth.issuers import TrustedIssuer
 
 MIN_REFRESH_S = 30.0
 MAX_JWKS_BYTES = 256 * 1024

@@ -16,7 +16,7 @@ from datetime import date, datetime, time, timedelta, timezone
 
 from sqlalchemy import Engine, case, func, select
 
-from cds_service.db import MEMORY_URL, SQLStore, cards, feedback, hook_calls, make_engine, migrate
+from cds_service.store.sql import MEMORY_URL, SQLStore, cards, feedback, hook_calls, make_engine, migrate
 
 COLUMNS = ("service", "week", "topic", "reason", "shown", "accepted", "overridden",
            "acceptance_rate", "override_rate")

@@ -9,9 +9,10 @@ from datetime import date, datetime, timezone
 from flask import Blueprint, current_app, g, jsonify, request
 
 import hooks
-from cds_service import egress, patient_data, schemas
 from cds_service.errors import ApiError, PreconditionFailed
-from cds_service.services import REQUIRED_KEYS, SERVICES, discovery_document, prefetch_templates
+from cds_service.fhir import egress, patient_data
+from cds_service.protocol import schemas
+from cds_service.protocol.services import REQUIRED_KEYS, SERVICES, discovery_document, prefetch_templates
 from fhir_mappings.orders import ordered_medications
 from fhir_mappings.patient import build_patient_record
 
@@ -61,7 +62,7 @@ def _log_call(summary: dict, payload: dict, service, started: float, cards: int)
 
 def _usable_server(payload: dict) -> dict:
     """The payload as the data layer may use it: an fhirServer not allowed for the caller is dropped,
-    so its token is never sent there (cds_service/egress.py logs the refusal)."""
+    so its token is never sent there (cds_service/fhir/egress.py logs the refusal)."""
     server = payload.get("fhirServer")
     if server and not egress.fhir_server_allowed(server, g.get("issuer"), state().settings)[0]:
         return {key: value for key, value in payload.items() if key not in ("fhirServer", "fhirAuthorization")}

@@ -1,4 +1,4 @@
-"""Alembic environment: runs on the connection ``cds_service.db.alembic_config`` hands over."""
+"""Alembic environment: runs on the connection ``cds_service.store.sql.alembic_config`` hands over."""
 from alembic import context
 
 context.configure(connection=context.config.attributes["connection"])

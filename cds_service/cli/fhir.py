@@ -19,10 +19,10 @@ from typing import Iterable, TextIO
 
 import requests
 
-from cds_service import keys
+from cds_service.cli import keys
 from cds_service.config import Settings
-from cds_service.fhir_client import outcome_diagnostics
-from cds_service.patient_data import gather, render
+from cds_service.fhir.client import outcome_diagnostics
+from cds_service.fhir.patient_data import gather, render
 
 DEFAULT_SERVICE = "http://127.0.0.1:8080"
 DEFAULT_USER = "Practitioner/trd-cds-demo"

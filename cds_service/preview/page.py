@@ -19,7 +19,7 @@ from markupsafe import Markup
 import fixtures
 from cds_service.config import PREFIX, ConfigError, Settings
 from cds_service.errors import ApiError
-from cds_service.services import REQUIRED_KEYS, prefetch_templates
+from cds_service.protocol.services import REQUIRED_KEYS, prefetch_templates
 from fixtures import build
 
 preview = Blueprint("preview", __name__, template_folder="templates", static_folder="static",

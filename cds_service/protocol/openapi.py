@@ -1,6 +1,6 @@
 """The OpenAPI 3.1 description of the service, built from the request schemas in ``schemas.py``.
 
-Served at ``GET /openapi.json`` and committed as docs/openapi.json (``python -m cds_service.openapi``
+Served at ``GET /openapi.json`` and committed as docs/openapi.json (``python -m cds_service.protocol.openapi``
 rewrites it; a test keeps the two identical). Response shapes follow CDS Hooks 2.0; every error
 is a FHIR OperationOutcome.
 """
@@ -11,8 +11,8 @@ import sys
 
 from flask import Blueprint, jsonify
 
-from cds_service import schemas
-from cds_service.services import SERVICES
+from cds_service.protocol import schemas
+from cds_service.protocol.services import SERVICES
 
 DOCUMENT_VERSION = "1.0.0"
 docs = Blueprint("openapi", __name__)

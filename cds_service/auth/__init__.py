@@ -1,0 +1,1 @@
+"""Who may call: JWT verification, trusted issuers, JWKS fetching, CORS and security headers."""

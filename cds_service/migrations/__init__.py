@@ -1,1 +1,0 @@
-"""Alembic migrations of the feedback and audit store, run by ``cds_service.db.migrate``."""
