@@ -225,5 +225,9 @@ def _missing_scores(start: date | None, end: date, policy: Policy) -> str:
     if start is None:
         return "depression scores (no start date to place them)"
     (b_from, b_to), (f_from, f_to) = _windows(start, end, policy)
+    # A window never ends before it starts (§2.9 v2): with a documented end this early, the
+    # follow-up is due from start + 28 d and the trial's real end needs documenting too.
+    followup = (f"{f_from.isoformat()} to {f_to.isoformat()}" if f_to >= f_from
+                else f"from {f_from.isoformat()}, and the trial's end date")
     return (f"a baseline score ({b_from.isoformat()} to {b_to.isoformat()}) and a follow-up score "
-            f"on the same scale ({f_from.isoformat()} to {f_to.isoformat()})")
+            f"on the same scale ({followup})")

@@ -174,3 +174,30 @@ def test_ignored_statuses_are_the_extractors_own(status):
     record, pair = trial("sertraline", "SSRI", days_ago(200), baseline=20.0, followup=19.0)
     result = evaluate_trd([replace(record, status=status)], pair, TODAY, Policy())
     assert result.trials == ()
+
+
+def test_monthly_refills_without_end_dates_are_one_trial_by_their_supply():
+    from fhir_mappings.medications import medication_exposure
+    refills = [{"resourceType": "MedicationRequest", "id": f"mr{n}", "status": "completed", "intent": "order",
+                "medicationCodeableConcept": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm",
+                                                          "code": "36437"}], "text": "sertraline 100 MG Oral Tablet"},
+                "authoredOn": (START + timedelta(days=30 * n)).isoformat(),
+                "dispenseRequest": {"expectedSupplyDuration": {"value": 30, "unit": "days",
+                                                               "system": "http://unitsofmeasure.org", "code": "d"}},
+                "dosageInstruction": [{"timing": {"repeat": {"frequency": 1, "period": 1, "periodUnit": "d"}},
+                                       "doseAndRate": [{"doseQuantity": {"value": 100, "unit": "mg"}}]}]}
+               for n in range(3)]
+    [row] = evaluate([medication_exposure(r) for r in refills], [score(20, START), score(19, START + timedelta(days=80))]).trials
+    assert (row.start, row.end, row.days, row.verdict) == (START, START + timedelta(days=90), 90, FAILED)
+
+
+def test_a_window_to_document_never_ends_before_it_starts():
+    record = replace(exposure(start=START), end=None, unknown=("end: not documented",))
+    [row] = evaluate([record], []).trials
+    assert row.verdict == UNKNOWN
+    windows = [part for note in row.unknown for part in note.split("(")[1:]]
+    for window in windows:
+        if " to " in window:
+            first, last = window.split(")")[0].split(" to ")[:2]
+            assert first[:10] <= last[:10]
+    assert any("and the trial's end date" in note for note in row.unknown)
