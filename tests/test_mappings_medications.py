@@ -234,3 +234,17 @@ def test_a_request_without_an_end_lasts_its_supply(dispense, end):
     exposure = medication_exposure(_refill("2026-02-01", **dispense))
     assert (exposure.start, exposure.end) == (date(2026, 2, 1), end)
     assert ("end: not documented" in exposure.unknown) == (end is None)
+
+
+@pytest.mark.parametrize("concept, ingredient, daily", [
+    ({"coding": [{"system": "urn:oid:1.2.3.local", "code": "AUV-1"}],
+      "text": "bupropion hydrochloride 105 MG / dextromethorphan hydrobromide 45 MG Extended Release Oral Tablet"},
+     "dextromethorphan-bupropion", 90),
+    (rx("2611260", "Auvelity"), "dextromethorphan-bupropion", None),  # no strength in the name: dose unknown
+    ({"text": "olanzapine 6 MG / fluoxetine 25 MG Oral Capsule"}, "fluoxetine", 50),
+])
+def test_combination_products_count_by_their_antidepressant_component(concept, ingredient, daily):
+    tablets = {"timing": {"repeat": {"frequency": 2, "period": 1, "periodUnit": "d"}},
+               "doseAndRate": [{"doseQuantity": {"value": 1, "unit": "tablet", "code": "TAB"}}]}
+    exposure = medication_exposure(statement(medicationCodeableConcept=concept, dosage=[tablets]))
+    assert (exposure.ingredient, exposure.daily_dose_mg) == (ingredient, daily)
