@@ -91,7 +91,7 @@ def course_finding(order: OrderedMedication, patient: PatientRecord, policy: Pol
                           f"plus the ordered one; {name} allows {limit} per 7 days (label)."))
     if days_in >= policy.induction_days:
         items.append(_benefit(patient.scores, course, order_date, policy))
-    intro = (f"Order {md(order.display or order.order_ref)}: esketamine course of {len(course.sessions)} "
+    intro = (f"Esketamine course of {len(course.sessions)} "
              f"session(s) from {course.start.isoformat()} to {course.last.isoformat()}; the order is in week "
              f"{week} ({name}).")
     return merge_items("treatment-course", items, "label", intro)

@@ -42,7 +42,7 @@ def dose_finding(order: OrderedMedication, patient: PatientRecord, policy: Polic
     """
     if order.drug == "esketamine":
         items = _esketamine_items(order, patient, policy, today, first_session)
-        return merge_items("dose-check", items, "label", f"Order: {md(order.display or order.order_ref)}.")
+        return merge_items("dose-check", items, "label")
     if order.route not in IV_ROUTES:
         return Finding("dose-check", "info",
                        f"Ketamine by {order.route} route: the evidence summarised is for IV 0.5 mg/kg over 40 min",

@@ -6,7 +6,7 @@ from datetime import date
 from typing import Sequence
 
 from fhir_mappings.records import OrderedMedication, PatientRecord
-from hooks.cards import INDICATOR_RANK, Finding, build_card
+from hooks.cards import INDICATOR_RANK, Finding, build_card, md
 from hooks.cautions import blood_pressure_finding, condition_findings, interaction_finding
 from hooks.contraindications import contraindication_finding
 from hooks.course import course_finding, duplicate_finding, starts_course
@@ -20,6 +20,11 @@ from hooks.trd_card import trd_finding
 from hooks.unavailable import unavailable_finding
 
 
+# Cards about one order rather than the patient (§0 v2: they name the order when a call holds several).
+ORDER_SPECIFIC = frozenset({"dose-check", "rems-prerequisites", "contraindication", "treatment-course",
+                            "duplicate-therapy"})
+
+
 def advise(orders: Sequence[OrderedMedication], patient: PatientRecord, policy: Policy, today: date,
            unavailable: frozenset[str] = frozenset(), seed: str = "",
            min_dose_lookup: MinDoseLookup = terminology_min_dose, partial: frozenset[str] = frozenset(),
@@ -31,11 +36,21 @@ def advise(orders: Sequence[OrderedMedication], patient: PatientRecord, policy: 
     report what the pages read show, and the data-unavailable card says they are incomplete.
     ``seed`` is the hookInstance, so the same request always yields the same card uuids; ``user``
     (context.userId) authors the evidence document the TRD card offers (§10).
+    One TRD card per response (TRD is about the patient, §0 v2), for the first in-scope order; a
+    patient-level card identical for two orders is given once.
     """
-    ranked = []
+    ranked, seen = [], set()
     scoped = in_scope(orders)
     for index, order in enumerate(scoped):
-        for finding in findings(order, patient, policy, today, unavailable, min_dose_lookup, partial, scoped):
+        for finding in findings(order, patient, policy, today, unavailable, min_dose_lookup, partial,
+                                trd=index == 0, orders=scoped):
+            if len(scoped) > 1 and finding.topic in ORDER_SPECIFIC:
+                finding = replace(finding, detail=f"**Order:** {md(order.display or order.order_ref)} "
+                                                  f"({md(order.order_ref)})\n\n{finding.detail}")
+            key = (finding.topic, finding.indicator, finding.summary, finding.detail)
+            if key in seen:
+                continue
+            seen.add(key)
             card = build_card(finding, seed, order.order_ref, patient.patient_id, user, order.authored or today)
             ranked.append(((INDICATOR_RANK[finding.indicator], finding.topic, index), card))
     ranked.sort(key=lambda entry: entry[0])
@@ -44,13 +59,17 @@ def advise(orders: Sequence[OrderedMedication], patient: PatientRecord, policy: 
 
 def findings(order: OrderedMedication, patient: PatientRecord, policy: Policy, today: date,
              unavailable: frozenset[str], min_dose_lookup: MinDoseLookup,
-             partial: frozenset[str] = frozenset(), orders: Sequence[OrderedMedication] = ()) -> list[Finding]:
-    """Every finding for one in-scope order, at most one per topic; ``orders``: all in-scope orders of the call."""
+             partial: frozenset[str] = frozenset(), trd: bool = True,
+             orders: Sequence[OrderedMedication] = ()) -> list[Finding]:
+    """Every finding for one in-scope order, at most one per topic (the TRD card only when ``trd``);
+    ``orders``: every in-scope order of the call (duplicate therapy)."""
     order_date = order.authored or today
-    trd = evaluate_trd(patient.medications, patient.scores, order_date, policy, min_dose_lookup)
+    bipolar = tuple(sorted(c.source for c in patient.conditions if "bipolar" in c.categories))  # §2.10 v2
     first_session = order.drug == "esketamine" and starts_course(patient, order_date, policy, unavailable)
     candidates = [
-        _with_evidence(trd_finding(trd, order.drug, policy), patient, policy, order_date, unavailable),
+        _with_evidence(trd_finding(evaluate_trd(patient.medications, patient.scores, order_date, policy,
+                                                min_dose_lookup), order.drug, policy, bipolar),
+                       patient, policy, order_date, unavailable) if trd else None,
         contraindication_finding(order, patient, unavailable),
         rems_finding(order, patient, policy, unavailable),
         blood_pressure_finding(order.drug, patient, policy, today, unavailable),
