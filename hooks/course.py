@@ -133,7 +133,7 @@ def _baselines(scores: Sequence[ScaleScore], course: Course, policy: Policy) -> 
 
 def duplicate_finding(order: OrderedMedication, orders: Sequence[OrderedMedication], patient: PatientRecord,
                       policy: Policy, order_date: date) -> Finding | None:
-    """Warning for an active course of the other drug, or another in-scope order in the same call."""
+    """Warning for an active course of the other drug, or another order of the same drug in the call (§7 v2)."""
     items = []
     other = OTHER_DRUG[order.drug]
     dates = sessions(patient, other, order_date)
@@ -143,9 +143,8 @@ def duplicate_finding(order: OrderedMedication, orders: Sequence[OrderedMedicati
                           f"Last {DRUG_NAMES[other]} session {dates[-1].isoformat()}, within "
                           f"{policy.course_active_days} days of this order: both are NMDA receptor antagonists."))
     for another in orders:
-        if another.order_ref != order.order_ref and another.drug in OTHER_DRUG:
-            same = "same drug" if another.drug == order.drug else "the other NMDA antagonist"
-            items.append(Item("warning", f"Two ketamine/esketamine orders in one call: {md(another.display)}",
-                              f"{md(another.display or another.order_ref)} ({same}) is ordered together "
-                              f"with {md(order.display or order.order_ref)}: order one."))
+        if another.order_ref != order.order_ref and another.drug == order.drug:
+            items.append(Item("warning", f"Two {order.drug} orders in one call: {md(another.display)}",
+                              f"{md(another.display or another.order_ref)} is ordered together with "
+                              f"{md(order.display or order.order_ref)}: one session needs one order."))
     return merge_items("duplicate-therapy", items, "contract")
