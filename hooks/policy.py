@@ -59,7 +59,6 @@ class Policy:
     young_adult_max_age: int = _p(24, "SPRAVATO US label 5.6: antidepressant class warning on suicidal "
                                       "thoughts in patients aged 24 and younger")
     # §9 (v2) esketamine treatment course
-    course_gap_days: int = _p(28, "decision-rules §9: a course is sessions with no gap over 28 days")
     course_active_days: int = _p(14, "decision-rules §9: a course is active while its last session is "
                                      "<=14 days before the order (duplicate therapy)")
     induction_days: int = _p(28, "SPRAVATO US label, dosing: induction is weeks 1-4")

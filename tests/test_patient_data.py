@@ -256,18 +256,19 @@ def test_slow_server_is_cut_at_the_deadline(fhir):
 
 
 def test_searches_run_concurrently(fhir):
-    all_in_flight = threading.Barrier(8)
+    reads = len(TEMPLATES) - 1  # every key but the encounter (no encounterId in this context)
+    all_in_flight = threading.Barrier(reads)
 
     def slow(request):
-        all_in_flight.wait(timeout=2.5)  # raises BrokenBarrierError unless the 8 searches overlap
+        all_in_flight.wait(timeout=2.5)  # raises BrokenBarrierError unless all the searches overlap
         if "/Patient/" in request.url:
             return 200, {}, json.dumps({"resourceType": "Patient", "id": PATIENT})
         resource_type = request.path_url.split("?")[0].rsplit("/", 1)[1]
         return 200, {}, json.dumps(searchset(resource_type))
 
     fhir.add_callback(responses.GET, re.compile(f"{BASE}/.*"), callback=slow)
-    gathered = run(payload(), SETTINGS.replace(fhir_deadline_s=3.0, fhir_max_workers=8))
-    assert len(gathered.fetched) == len(fhir.calls) == 8
+    gathered = run(payload(), SETTINGS.replace(fhir_deadline_s=3.0, fhir_max_workers=reads))
+    assert len(gathered.fetched) == len(fhir.calls) == reads
     assert not gathered.unavailable and not all_in_flight.broken
 
 
