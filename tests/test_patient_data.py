@@ -114,11 +114,30 @@ def test_missing_keys_are_fetched_with_the_bearer_token(fhir):
 def test_no_prefetch_fetches_every_applicable_key_and_skips_encounter(fhir):
     for key in SEARCH_TYPES:
         mock_search(fhir, key)
-    fhir.get(f"{BASE}/Patient/{PATIENT}", status=404)  # a read with no resource is "no data"
+    fhir.get(f"{BASE}/Patient/{PATIENT}", json={"resourceType": "Patient", "id": PATIENT})
     gathered = run(payload())
     assert set(gathered.fetched) == set(TEMPLATES) - {"encounter"}
-    assert gathered.resources["patient"] == [] and gathered.resources["encounter"] == []
+    assert gathered.resources["patient"][0]["id"] == PATIENT and gathered.resources["encounter"] == []
     assert gathered.unavailable == {} and list(gathered.resources) == list(TEMPLATES)
+
+
+@pytest.mark.parametrize("status", [404, 410])
+def test_a_patient_the_fhir_server_does_not_know_is_412_naming_patient(fhir, status):
+    """decision-rules §8 v2: every absence would be meaningless, so no confident card."""
+    fhir.assert_all_requests_are_fired = False
+    for key in SEARCH_TYPES:
+        mock_search(fhir, key)
+    fhir.get(f"{BASE}/Patient/{PATIENT}", status=status)
+    with pytest.raises(PreconditionFailed) as raised:
+        run(payload())
+    assert raised.value.status == 412 and raised.value.issues[0][1] == "prefetch.patient"
+    assert f"Patient/{PATIENT} does not exist" in raised.value.issues[0][0]
+
+
+def test_a_missing_encounter_is_still_no_data(fhir):
+    fhir.get(f"{BASE}/Encounter/e1", status=404)
+    gathered = run(payload(full_prefetch(), encounter=True))
+    assert gathered.resources["encounter"] == [] and gathered.unavailable == {}
 
 
 def test_encounter_is_read_when_the_context_has_one(fhir):
@@ -256,7 +275,7 @@ def test_slow_server_is_cut_at_the_deadline(fhir):
 
 
 def test_searches_run_concurrently(fhir):
-    all_in_flight = threading.Barrier(8)
+    all_in_flight = threading.Barrier(len(TEMPLATES) - 1)  # every key but the encounter (no encounterId)
 
     def slow(request):
         all_in_flight.wait(timeout=2.5)  # raises BrokenBarrierError unless the 8 searches overlap
@@ -266,8 +285,8 @@ def test_searches_run_concurrently(fhir):
         return 200, {}, json.dumps(searchset(resource_type))
 
     fhir.add_callback(responses.GET, re.compile(f"{BASE}/.*"), callback=slow)
-    gathered = run(payload(), SETTINGS.replace(fhir_deadline_s=3.0, fhir_max_workers=8))
-    assert len(gathered.fetched) == len(fhir.calls) == 8
+    gathered = run(payload(), SETTINGS.replace(fhir_deadline_s=3.0, fhir_max_workers=len(TEMPLATES) - 1))
+    assert len(gathered.fetched) == len(fhir.calls) == len(TEMPLATES) - 1
     assert not gathered.unavailable and not all_in_flight.broken
 
 
