@@ -24,6 +24,7 @@ from cds_service.config import Settings
 from cds_service.fhir.client import outcome_diagnostics
 from cds_service.fhir.wire import diagnostics
 from cds_service.fhir.patient_data import gather, render
+from cds_service.protocol.services import LATEST_VALUE_KEYS
 
 DEFAULT_SERVICE = "http://127.0.0.1:8080"
 DEFAULT_USER = "Practitioner/trd-cds-demo"
@@ -115,7 +116,7 @@ def prefetch_from_server(request: dict, templates: dict[str, str],
     A search becomes one searchset Bundle of all its pages, a read the resource or null, a failed
     query an OperationOutcome; a template whose token has no value is left out.
     """
-    gathered = gather(request, templates, (), settings)
+    gathered = gather(request, templates, (), settings, latest=LATEST_VALUE_KEYS)  # their _count: one page
     prefetch: dict = {}
     for key, template in templates.items():
         if render(template, request["context"]) is None:
