@@ -337,3 +337,31 @@ def test_resolve_references_fails_soft(fhir, fake_resolve_order):
     fhir.get(f"{BASE}/Medication/m1", status=500)
     orders = [order("Medication/m1"), order("https://other.example.org/fhir/Medication/m2")]
     assert resolve_references(orders, payload(), SETTINGS, requests.Session()) == orders
+
+
+def test_history_medication_references_are_read_once_and_failures_stay_unresolved(fhir):
+    from cds_service.fhir.patient_data import Gathered, history_medications
+    statements = [{"resourceType": "MedicationStatement", "id": f"ms{n}", "medicationReference": {"reference": ref}}
+                  for n, ref in enumerate(["Medication/m1", "Medication/m1", f"{BASE}/Medication/m2",
+                                           "Medication/m3", "#contained", "Medication/in-bundle",
+                                           "https://elsewhere.example/fhir/Medication/m4"])]
+    resources = statements + [{"resourceType": "Medication", "id": "in-bundle"}]
+    fhir.get(f"{BASE}/Medication/m1", json={"resourceType": "Medication", "id": "m1"})
+    fhir.get(f"{BASE}/Medication/m2", json={"resourceType": "Medication", "id": "m2"})
+    fhir.get(f"{BASE}/Medication/m3", status=404)
+    gathered = Gathered(resources={})
+    found = history_medications(resources, payload(), SETTINGS, gathered, requests.Session())
+    assert sorted(r["id"] for r in found) == ["m1", "m2"]
+    assert len(fhir.calls) == 3 and gathered.pages == 3  # never the other server, never twice
+    assert history_medications(resources, payload(server=False), SETTINGS, Gathered(resources={})) == []
+
+
+def test_a_prefetched_latest_value_page_is_not_followed_nor_read_in_part(fhir):
+    prefetch = full_prefetch()
+    prefetch["bloodPressure"] = searchset("Observation", 20, next_url=f"{BASE}/Observation?page=2")
+    prefetch["conditions"] = searchset("Condition", 1, next_url=f"{BASE}/Condition?page=2")
+    fhir.get(f"{BASE}/Condition", json=searchset("Condition", 1))
+    gathered = gather(payload(prefetch), TEMPLATES, REQUIRED_KEYS, SETTINGS, requests.Session(),
+                      latest={"bloodPressure"})
+    assert len(fhir.calls) == 1 and gathered.partial == {}  # only conditions' second page is read
+    assert len(gathered.resources["bloodPressure"]) == 20
