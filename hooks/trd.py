@@ -130,15 +130,7 @@ def _trial_groups(exposures: Iterable[MedicationExposure], order_date: date,
     for ingredient, records in by_ingredient.items():
         dated = sorted((e for e in records if e.start), key=lambda e: e.start)
         undated = [e for e in records if not e.start]
-        merged: list[list[MedicationExposure]] = []
-        last_day = date.min  # _last_day(merged[-1]), kept up to date so merging stays linear
-        for exposure in dated:
-            if ingredient and merged and (exposure.start - last_day).days <= policy.trial_gap_days:
-                merged[-1].append(exposure)
-                last_day = max(last_day, _last_day([exposure], order_date))
-            else:
-                merged.append([exposure])
-                last_day = _last_day([exposure], order_date)
+        merged = _merged(dated, policy.trial_gap_days, order_date) if ingredient else [[e] for e in dated]
         groups += merged + ([undated] if undated and ingredient else [[e] for e in undated])
     cutoff = order_date - timedelta(days=policy.lookback_days)
     return [g for g in groups if not any(e.start or e.end for e in g) or _last_day(g, order_date) >= cutoff]
@@ -152,14 +144,22 @@ def _course_groups(exposures: Sequence[MedicationExposure], order_date: date,
     for drug in COURSE_DRUGS:
         dated = sorted((e for e in exposures if e.ingredient == drug and e.start and e.start <= order_date
                         and e.status not in IGNORED_STATUSES), key=lambda e: e.start)
-        last_day = date.min  # the current course's last day, kept up to date so grouping stays linear
-        for index, exposure in enumerate(dated):
-            if index and (exposure.start - last_day).days <= policy.course_gap_days:
-                groups[-1].append(exposure)
-            else:
-                groups.append([exposure])
-            last_day = max(last_day, _last_day([exposure], order_date)) if index else _last_day([exposure], order_date)
+        groups += _merged(dated, policy.course_gap_days, order_date)
     return [g for g in groups if _last_day(g, order_date) >= cutoff]
+
+
+def _merged(dated: Sequence[MedicationExposure], gap_days: int, order_date: date) -> list[list[MedicationExposure]]:
+    """Records sorted by start, merged while the gap to the group's last day is <= ``gap_days``."""
+    merged: list[list[MedicationExposure]] = []
+    last_day = date.min  # _last_day(merged[-1]), kept up to date so merging stays linear
+    for exposure in dated:
+        if merged and (exposure.start - last_day).days <= gap_days:
+            merged[-1].append(exposure)
+            last_day = max(last_day, _last_day([exposure], order_date))
+        else:
+            merged.append([exposure])
+            last_day = _last_day([exposure], order_date)
+    return merged
 
 
 def _course(group: list[MedicationExposure], scores: Sequence[ScaleScore], order_date: date,
