@@ -1,7 +1,8 @@
-"""Blood pressure (decision-rules.md §5) and the other cautions of §7.
+"""Blood pressure (decision-rules.md §5, with the v2 cardiovascular conditions) and the cautions of §7.
 
 Topics: ``blood-pressure``, ``diagnosis-caution``, ``pregnancy``, ``substance-use``,
 ``drug-interaction``. Nothing is concluded from an optional prefetch key that was not read.
+The special populations of §7 v2 are in hooks/populations.py.
 """
 from __future__ import annotations
 
@@ -51,6 +52,14 @@ INTERACTING_ROLES = {
 BENZODIAZEPINE_BLUNTING = ("benzodiazepines may blunt ketamine's antidepressant effect (APA consensus 2017); "
                            "consider the timing or dose of the benzodiazepine")
 CV_CATEGORIES = {"hypertension": "hypertension", "cardiovascular": "cardiovascular or cerebrovascular disease"}
+# drug → (SOURCES key, advice): §5 (v2) IV ketamine cites the ketamine evidence, not the SPRAVATO label
+BP_SOURCES = {
+    "esketamine": ("label", "The SPRAVATO label asks for blood pressure before dosing and at about 40 minutes: "
+                            "the rise peaks about 40 minutes after dosing and lasts about 4 hours. Do not dose if "
+                            "a rise in blood pressure or intracranial pressure poses a serious risk."),
+    "ketamine": ("apa", "The APA consensus (2017) asks for a baseline blood pressure and blood pressure "
+                        "monitoring during the infusion: ketamine raises blood pressure transiently."),
+}
 
 
 def blood_pressure_finding(drug: str, patient: PatientRecord, policy: Policy, today: date,
@@ -92,16 +101,6 @@ def blood_pressure_finding(drug: str, patient: PatientRecord, policy: Policy, to
                 f"{policy.bp_diastolic:g} mmHg diastolic is flagged (SPRAVATO label example)." + risk)
     return Finding("blood-pressure", "warning", summary, detail, source,
                    ProposedRequest("Recheck blood pressure before dosing", "Blood pressure recheck", BP_CODE))
-
-
-# drug → (SOURCES key, advice): §5 (v2) IV ketamine cites the ketamine evidence, not the SPRAVATO label
-BP_SOURCES = {
-    "esketamine": ("label", "The SPRAVATO label asks for blood pressure before dosing and at about 40 minutes: "
-                            "the rise peaks about 40 minutes after dosing and lasts about 4 hours. Do not dose if "
-                            "a rise in blood pressure or intracranial pressure poses a serious risk."),
-    "ketamine": ("apa", "The APA consensus (2017) asks for a baseline blood pressure and blood pressure "
-                        "monitoring during the infusion: ketamine raises blood pressure transiently."),
-}
 
 
 def _conditions_named(conditions: list) -> str:

@@ -25,10 +25,12 @@ def pediatric_finding(order: OrderedMedication, patient: PatientRecord, policy: 
     if age is None or age >= policy.adult_age:
         return None
     if order.drug == "esketamine":
-        why = "esketamine (SPRAVATO) is not approved in pediatric patients (US label, boxed warning)"
+        short, why = ("esketamine is not approved in pediatric patients",
+                      "esketamine (SPRAVATO) is not approved in pediatric patients (US label, boxed warning)")
     else:
-        why = "the IV ketamine evidence for depression comes from adults; it is not labeled for depression"
-    return Finding("pediatric", "warning", f"Patient aged {age} (under {policy.adult_age}): {why.split(' (')[0]}",
+        short, why = ("IV ketamine evidence for depression is in adults",
+                      "the IV ketamine evidence for depression comes from adults; it is not labeled for depression")
+    return Finding("pediatric", "warning", f"Patient aged {age} (under {policy.adult_age}): {short}",
                    f"The patient is {age} on {today.isoformat()}: {why}. Antidepressants carry a class warning "
                    "on suicidal thoughts and behaviors in children, adolescents and young adults.", "label")
 
