@@ -57,7 +57,8 @@ def current_course(dates: Sequence[date], order_date: date, policy: Policy) -> C
 
 def starts_course(patient: PatientRecord, order_date: date, policy: Policy,
                   unavailable: frozenset[str]) -> bool:
-    """True when the esketamine order starts a course; never concluded from administrations not read."""
+    """True when the esketamine order starts a course; never concluded from administrations not read
+    (or read only in part: ``unavailable`` holds both kinds of key here)."""
     dates = sessions(patient, "esketamine", order_date)
     return current_course(dates, order_date, policy) is None and ADMINISTRATIONS not in unavailable
 

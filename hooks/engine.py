@@ -65,7 +65,7 @@ def findings(order: OrderedMedication, patient: PatientRecord, policy: Policy, t
     ``orders``: every in-scope order of the call (duplicate therapy)."""
     order_date = order.authored or today
     bipolar = tuple(sorted(c.source for c in patient.conditions if "bipolar" in c.categories))  # §2.10 v2
-    first_session = order.drug == "esketamine" and starts_course(patient, order_date, policy, unavailable)
+    first_session = order.drug == "esketamine" and starts_course(patient, order_date, policy, unavailable | partial)
     candidates = [
         _with_evidence(trd_finding(evaluate_trd(patient.medications, patient.scores, order_date, policy,
                                                 min_dose_lookup), order.drug, policy, bipolar),

@@ -81,3 +81,12 @@ def test_unread_administrations_are_named_and_the_first_dose_is_not_guessed(clie
 def test_duplicate_therapy_names_the_esketamine_course(client):
     card = _cards(client, "esketamine-course-ketamine-order")["duplicate-therapy"]
     assert "active esketamine (SPRAVATO) course (last session 2026-11-15)" in card["summary"]
+
+
+def test_administrations_read_in_part_never_make_a_first_session(client):
+    request = copy.deepcopy(fixtures.load_request("course-first-session", "order-sign"))
+    request["prefetch"]["medicationAdministrations"] = {"resourceType": "Bundle", "type": "searchset", "link": [
+        {"relation": "next", "url": "https://ehr.example.org/fhir/MedicationAdministration?page=2"}]}
+    cards = _cards(client, "course-first-session", request=request)
+    assert "dose-check" not in cards
+    assert "read in part: medicationAdministrations" in cards["data-unavailable"]["summary"]
