@@ -152,17 +152,16 @@ def interaction_finding(drug: str, patient: PatientRecord, today: date,
     ketamine an active benzodiazepine adds the note that it may blunt the antidepressant effect.
     """
     active = [e for e in sorted(patient.medications, key=lambda e: e.source) if active_on(e, today)]
-    items = [Item("warning", f"Drug interaction: {exposure.ingredient} ({role.replace('-', ' ')})",
-                  md(f"{exposure.ingredient}, {effect} ({exposure.source})"))
-             for exposure in active for role, effect in INTERACTING_ROLES.items() if role in exposure.roles]
     depressants = [e for e in active if "cns-depressant" in e.roles]
     respiratory = [] if "conditions" in unavailable else conditions_in(patient, ("respiratory",), active_only=True)
-    for _, condition in respiratory if depressants else ():
-        names = ", ".join(dict.fromkeys(e.ingredient for e in depressants))
-        items.append(Item("warning", f"Respiratory depression risk: {condition.display or condition.code} with {names}",
-                          md(f"{condition_text('respiratory condition', condition)} with the CNS depressant(s) "
-                             f"{names}: higher risk of respiratory depression; monitor respiratory status and "
-                             "pulse oximetry")))
+    names = ", ".join(dict.fromkeys(e.ingredient for e in depressants))
+    items = [Item("warning", f"Respiratory depression risk: {condition.display or condition.code} with {names}",
+                  md(f"{condition_text('respiratory condition', condition)} with the CNS depressant(s) {names}: "
+                     "higher risk of respiratory depression; monitor respiratory status and pulse oximetry"))
+             for _, condition in (respiratory if depressants else ())]  # first: the summary names both
+    items += [Item("warning", f"Drug interaction: {exposure.ingredient} ({role.replace('-', ' ')})",
+                   md(f"{exposure.ingredient}, {effect} ({exposure.source})"))
+              for exposure in active for role, effect in INTERACTING_ROLES.items() if role in exposure.roles]
     blunting = drug == "ketamine" and any(e.mechanism_class == "benzodiazepine" for e in depressants)
     return merge_items("drug-interaction", items, "label", BENZODIAZEPINE_BLUNTING.capitalize() if blunting else "")
 

@@ -139,7 +139,8 @@ def duplicate_finding(order: OrderedMedication, orders: Sequence[OrderedMedicati
     other = OTHER_DRUG[order.drug]
     dates = sessions(patient, other, order_date)
     if dates and (order_date - dates[-1]).days <= policy.course_active_days:
-        items.append(Item("warning", f"{DRUG_NAMES[order.drug].capitalize()} ordered during an active "
+        named = DRUG_NAMES[order.drug]
+        items.append(Item("warning", f"{named[0].upper()}{named[1:]} ordered during an active "
                                      f"{DRUG_NAMES[other]} course (last session {dates[-1].isoformat()})",
                           f"Last {DRUG_NAMES[other]} session {dates[-1].isoformat()}, within "
                           f"{policy.course_active_days} days of this order: both are NMDA receptor antagonists."))

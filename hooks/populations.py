@@ -55,7 +55,7 @@ def lactation_finding(order: OrderedMedication, patient: PatientRecord,
         return None
     esketamine = order.drug == "esketamine"
     summary = ("Breastfeeding documented: not recommended during esketamine treatment" if esketamine else
-               "Breastfeeding documented: ketamine passes into breast milk; weigh the infant's exposure")
+               "Breastfeeding documented: the esketamine label advises against it; weigh it for IV ketamine")
     advice = ("The SPRAVATO label advises against breastfeeding during treatment." if esketamine else
               "No ketamine product is labeled for depression; the SPRAVATO label (its S-enantiomer) advises "
               "against breastfeeding during treatment.")
