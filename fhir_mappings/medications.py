@@ -54,7 +54,8 @@ def medication_concept(resource: dict, known: Mapping[str, dict] | None = None
     """The medication concept of a statement or request, and the reference when it is unresolved.
 
     ``medicationReference`` is looked up among contained resources ("#id") and in ``known``
-    ("Medication/x" or a Bundle fullUrl → Medication). An unresolved reference's ``display``, if
+    ("Medication/x" or a Bundle fullUrl → Medication; an absolute reference also by its
+    "Medication/x" tail). An unresolved reference's ``display``, if
     any, is returned as the concept's text.
     """
     if "medicationCodeableConcept" in resource:
@@ -65,8 +66,8 @@ def medication_concept(resource: dict, known: Mapping[str, dict] | None = None
     if ref and ref.startswith("#"):
         medication = next((as_dict(item) for item in as_list(resource.get("contained"))
                            if text(as_dict(item).get("id")) == ref[1:]), None)
-    elif ref:
-        medication = (known or {}).get(ref)
+    elif ref:  # "Medication/x", or an absolute URL found by its "Medication/x" tail (a read by the service)
+        medication = (known or {}).get(ref) or (known or {}).get("/".join(ref.rstrip("/").split("/")[-2:]))
     if medication is not None:
         return medication_code(medication), None
     display = text(target.get("display"))

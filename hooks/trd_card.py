@@ -1,6 +1,7 @@
 """The TRD card (topics ``trd-criteria-*``): decision, evidence table, what to document."""
 from __future__ import annotations
 
+from fhir_mappings import terminology
 from hooks.cards import Finding, day, md, names, table
 from hooks.policy import Policy
 from hooks.trd import FAILED, INSUFFICIENT, MET, NOT_COUNTED, UNKNOWN, Trial, TrdResult
@@ -64,7 +65,9 @@ def _decision(result: TrdResult, policy: Policy) -> str:
 
 
 def _row(trial: Trial) -> list[str]:
-    dose = "unknown" if trial.max_daily_dose_mg is None else f"{trial.max_daily_dose_mg:g} mg"
+    found = terminology.ingredient(trial.ingredient)
+    of = f" {found.dose_name}" if found and found.dose_name != found.name else ""  # a combination's component
+    dose = "unknown" if trial.max_daily_dose_mg is None else f"{trial.max_daily_dose_mg:g} mg{of}"
     minimum = "unknown" if trial.min_daily_dose_mg is None else f"{trial.min_daily_dose_mg:g} mg"
     weeks = "unknown" if trial.days is None else f"{trial.days / 7:.1f}"
     end = f"{day(trial.end)} (ongoing)" if trial.ongoing else day(trial.end)

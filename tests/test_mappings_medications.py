@@ -248,3 +248,11 @@ def test_combination_products_count_by_their_antidepressant_component(concept, i
                "doseAndRate": [{"doseQuantity": {"value": 1, "unit": "tablet", "code": "TAB"}}]}
     exposure = medication_exposure(statement(medicationCodeableConcept=concept, dosage=[tablets]))
     assert (exposure.ingredient, exposure.daily_dose_mg) == (ingredient, daily)
+
+
+def test_an_absolute_medication_reference_resolves_by_its_type_and_id():
+    record = {key: value for key, value in statement().items() if key != "medicationCodeableConcept"}
+    record["medicationReference"] = {"reference": "https://ehr.example.org/fhir/Medication/m9"}
+    known = {"Medication/m9": {"resourceType": "Medication", "id": "m9", "code": rx("4493", "fluoxetine")}}
+    assert medication_exposure(record, known).ingredient == "fluoxetine"
+    assert medication_exposure(record).ingredient is None

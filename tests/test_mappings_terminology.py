@@ -156,3 +156,13 @@ def test_auvelity_is_its_own_antidepressant_dosed_by_its_dextromethorphan():
     assert (auvelity.mechanism_class, auvelity.min_daily_dose_mg, auvelity.dose_name) == (
         "NMDA antagonist + NDRI", 90, "dextromethorphan")
 
+
+
+@pytest.mark.parametrize("text, instrument", [
+    ("HAM-D 17 total", "HAM-D"), ("Hamilton Depression Rating Scale total score", "HAM-D"), ("MADRS total", "MADRS"),
+    ("HAM-D item 1: depressed mood", None), ("MADRS question 3 - inner tension", None),
+    ("Hamilton Anxiety Rating Scale", None),
+])
+def test_survey_items_are_not_read_as_scale_totals(text, instrument):
+    """The surveys key brings every survey answer (decision-rules §2.9 v2); only totals are scores."""
+    assert t.scale_in_text(text) == instrument

@@ -21,7 +21,7 @@ from requests.adapters import HTTPAdapter
 
 from cds_service.config import Settings
 from cds_service.fhir.wire import (bundle_resources, diagnostics, indexed_entries, next_link,  # noqa: F401
-                                   outcome_diagnostics, parse_json, rebased, retry_after_seconds, under_base)
+                                   outcome_diagnostics, parse_json, rebased, retry_after_seconds)
 
 log = logging.getLogger(__name__)
 
