@@ -43,6 +43,7 @@ class Settings:
     cors_origins: tuple[str, ...] = ()
     policy_file: str = ""  # JSON file overriding policy defaults (hooks/policy.py)
     scale_codes: tuple[str, ...] = ()  # extra depression-scale codes: "system|code=MADRS"
+    surveys: str = "on"  # "off": no surveys prefetch key / query (scores known only by their text)
     log_level: str = "INFO"
     preview: str = "off"
     extra: Mapping[str, Any] = field(default_factory=dict)  # unknown overrides passed to create_app
@@ -86,8 +87,9 @@ class Settings:
             raise ConfigError(f"{PREFIX}FHIR_RETRIES must not be negative")
         if self.auth not in ("on", "off"):
             raise ConfigError(f"{PREFIX}AUTH must be 'on' or 'off', not {self.auth!r}")
-        if self.preview not in ("on", "off"):
-            raise ConfigError(f"{PREFIX}PREVIEW must be 'on' or 'off', not {self.preview!r}")
+        for name in ("preview", "surveys"):
+            if getattr(self, name) not in ("on", "off"):
+                raise ConfigError(f"{PREFIX}{name.upper()} must be 'on' or 'off', not {getattr(self, name)!r}")
         for entry in self.scale_codes:
             if "|" not in entry.split("=")[0] or "=" not in entry:
                 raise ConfigError(f"{PREFIX}SCALE_CODES entry {entry!r} is not 'system|code=INSTRUMENT'")
