@@ -29,7 +29,7 @@ class Settings:
     fhir_read_timeout_s: float = 2.5
     fhir_max_pages: int = 10
     fhir_page_size: int = 100
-    fhir_max_workers: int = 8  # concurrent FHIR searches per hook call
+    fhir_max_workers: int = 12  # concurrent FHIR searches per hook call (one per prefetch key)
     fhir_retries: int = 2
     fhir_max_response_bytes: int = 20 * 1024 * 1024  # one FHIR response body; larger → FhirError
     database_url: str = "sqlite:///trd-cds.db"

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from .reading import as_dict, as_list, codings, concept_text, number, parse_date, source, text
-from .records import Measurement, ScaleScore
+from .reading import as_dict, as_list, codings, concept_text, display_of, number, parse_date, source, text
+from .records import ConditionRecord, Measurement, ScaleScore
 from .terminology import observation_names, scale_in_text
 
 COUNTED_STATUSES = frozenset({"final", "amended", "corrected"})
@@ -93,3 +93,28 @@ def observation_records(resource: dict, scale_codes: Mapping[str, str] | None = 
         result = _measurement(name, element, when, ref)
         (measurements if isinstance(result, Measurement) else problems).append(result)
     return scores, measurements, problems
+
+
+def breastfeeding_record(resource: dict) -> tuple | None:
+    """``(date, ConditionRecord)`` of a breastfeeding-status Observation (decision-rules §7 v2).
+
+    The record carries the category "lactation" when the answer is a breastfeeding answer of
+    data/observations.csv, none otherwise (e.g. "Not breastfeeding"); the caller keeps the latest.
+    """
+    resource = as_dict(resource)
+    if ("status", "breastfeeding") not in (name for system, code in codings(resource.get("code"))
+                                           for name in observation_names(system, code)):
+        return None
+    when = parse_date(resource.get("effectiveDateTime") or as_dict(resource.get("effectivePeriod")).get("start")
+                      or resource.get("issued"))
+    if text(resource.get("status")) not in COUNTED_STATUSES or when is None:
+        return None
+    answer = as_dict(resource.get("valueCodeableConcept"))
+    breastfeeding = any(("answer", "breastfeeding") in observation_names(system, code)
+                        for system, code in codings(answer))
+    system, code = (codings(answer) or [(None, None)])[0]
+    return when, ConditionRecord(
+        source=source(resource), system=system, code=code,
+        display=f"Breastfeeding status: {display_of(answer) or code or 'no answer'}",
+        categories=frozenset({"lactation"}) if breastfeeding else frozenset(),
+        clinical_status="active", onset=when)

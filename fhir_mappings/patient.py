@@ -4,9 +4,10 @@ from __future__ import annotations
 from datetime import date
 from typing import Any, Iterable, Mapping
 
+from .administrations import administration_record
 from .conditions import allergy_record, condition_record, uncoded_problem
 from .medications import medication_exposure
-from .observations import observation_records
+from .observations import breastfeeding_record, observation_records
 from .reading import as_dict, as_list, first_code, parse_date, reference, source, text
 from .records import PatientRecord
 
@@ -58,6 +59,7 @@ def build_patient_record(patient_id: str, resources: Iterable[dict],
     fields: dict[str, Any] = {"birth_date": None, "identifier_systems": frozenset(),
                               "encounter_class": None, "encounter_location": None}
     medications, scores, measurements, conditions, allergies, problems = [], [], [], [], [], []
+    administrations, breastfeeding = [], []
     for resource in unique.values():
         kind = resource.get("resourceType")
         other = _other_patient(resource, patient_id)
@@ -76,7 +78,12 @@ def build_patient_record(patient_id: str, resources: Iterable[dict],
         elif kind in ("MedicationStatement", "MedicationRequest"):
             exposure = medication_exposure(resource, known_medications)
             medications += [exposure] if exposure else []
+        elif kind == "MedicationAdministration":
+            session, problem = administration_record(resource, known_medications)
+            administrations += [session] if session else []
+            problems += [problem] if problem else []
         elif kind == "Observation":
+            breastfeeding += [status for status in [breastfeeding_record(resource)] if status]
             found_scores, found_measurements, found_problems = observation_records(resource, scale_codes)
             scores += found_scores
             measurements += found_measurements
@@ -88,6 +95,9 @@ def build_patient_record(patient_id: str, resources: Iterable[dict],
                 problems += [p for p in [uncoded_problem(resource)] if p]
         elif kind == "AllergyIntolerance":
             allergies.append(allergy_record(resource))
+    latest_status = max(breastfeeding, key=lambda found: (found[0], found[1].source), default=None)
+    if latest_status is not None and latest_status[1].categories:  # the latest status says breastfeeding
+        conditions.append(latest_status[1])
     return PatientRecord(
         patient_id=patient_id, **fields,
         medications=tuple(sorted(medications, key=lambda m: _by_date(m.start, m.source))),
@@ -95,4 +105,5 @@ def build_patient_record(patient_id: str, resources: Iterable[dict],
         measurements=tuple(sorted(measurements, key=lambda m: _by_date(m.when, m.source + m.kind))),
         conditions=tuple(sorted(conditions, key=lambda c: _by_date(c.onset, c.source))),
         allergies=tuple(sorted(allergies, key=lambda a: a.source)),
+        administrations=tuple(sorted(administrations, key=lambda a: (a.when, a.source))),
         uninterpretable=tuple(sorted(problems)))

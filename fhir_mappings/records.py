@@ -85,6 +85,16 @@ class OrderedMedication:
 
 
 @dataclass(frozen=True)
+class Administration:
+    """A completed MedicationAdministration of esketamine or ketamine: one session (decision-rules §9)."""
+
+    source: str  # "MedicationAdministration/123"
+    drug: str  # "esketamine" | "ketamine"
+    when: date
+    dose_mg: float | None = None
+
+
+@dataclass(frozen=True)
 class PatientRecord:
     patient_id: str
     birth_date: date | None = None
@@ -96,4 +106,5 @@ class PatientRecord:
     measurements: tuple[Measurement, ...] = ()
     conditions: tuple[ConditionRecord, ...] = ()
     allergies: tuple[AllergyRecord, ...] = ()
+    administrations: tuple[Administration, ...] = ()  # sorted by date
     uninterpretable: tuple[str, ...] = field(default=())  # "Observation/9: no date" etc.

@@ -6,13 +6,16 @@ same uuids (UUID5 of hook instance, order and topic).
 """
 from __future__ import annotations
 
+import base64
 import re
 import uuid
 from dataclasses import dataclass
 from datetime import date
 from typing import Iterable, Sequence
 
+from fhir.resources.R4B.documentreference import DocumentReference
 from fhir.resources.R4B.servicerequest import ServiceRequest
+from markdown_it import MarkdownIt
 
 TOPIC_SYSTEM = "urn:trd-cds:card-topic"
 OVERRIDE_SYSTEM = "urn:trd-cds:override-reason"
@@ -33,6 +36,11 @@ TOPICS = {
     "substance-use": "Substance use disorder",
     "drug-interaction": "Drug interaction",
     "data-unavailable": "Data unavailable",
+    "pediatric": "Pediatric patient",
+    "lactation": "Breastfeeding",
+    "hepatic-impairment": "Hepatic impairment",
+    "duplicate-therapy": "Duplicate therapy",
+    "treatment-course": "Esketamine treatment course",
 }
 
 SOURCES = {
@@ -42,6 +50,8 @@ SOURCES = {
     "apa": ("APA consensus statement on ketamine (2017)", "https://doi.org/10.1001/jamapsychiatry.2017.0080"),
     "delphi": ("Sforzini et al. 2022 Delphi consensus on TRD", "https://doi.org/10.1038/s41380-021-01381-x"),
     "cds-hooks": ("CDS Hooks 2.0: optional data not obtained", "https://cds-hooks.hl7.org/2.0/"),
+    # No label addresses combining esketamine with ketamine: the rule is the project's own (§7 v2).
+    "contract": ("trd-cds decision rules v2 (no label guidance on combining esketamine and ketamine)", None),
 }
 
 _CLINICAL_JUDGEMENT = ("clinical-judgement", "Benefit outweighs risk (clinical judgement)")
@@ -65,6 +75,13 @@ OVERRIDE_REASONS = {
     "drug-interaction": (("monitoring-in-place", "Enhanced monitoring in place"),
                          ("medication-stopped", "Medication no longer taken")),
     "data-unavailable": (("checked-manually", "Checked manually"),),
+    "pediatric": (("age-incorrect", "Age recorded incorrectly"), _CLINICAL_JUDGEMENT),
+    "lactation": (("not-breastfeeding", "Not breastfeeding / entered in error"), _CLINICAL_JUDGEMENT),
+    "hepatic-impairment": (("condition-resolved", "Condition resolved / entered in error"), _CLINICAL_JUDGEMENT),
+    "duplicate-therapy": (("course-ended", "Other course ended / switching drug"),
+                          ("order-replaced", "One of the orders will be removed")),
+    "treatment-course": (("benefit-documented-elsewhere", "Benefit documented elsewhere"),
+                         ("schedule-intended", "Schedule intended (clinical judgement)")),
 }
 
 
@@ -87,6 +104,7 @@ class Finding:
     detail: str
     source: str  # key of SOURCES
     request: ProposedRequest | None = None
+    document: str | None = None  # markdown to offer as a DocumentReference (decision-rules §10)
 
 
 @dataclass(frozen=True)
@@ -110,23 +128,33 @@ def merge_items(topic: str, items: Sequence[Item], source: str, intro: str = "",
     return Finding(topic, ranked[0].indicator, summary, detail, source, request)
 
 
-def build_card(finding: Finding, seed: str, order_ref: str, patient_id: str) -> dict:
-    """The CDS Hooks card for ``finding`` about the order ``order_ref``."""
+def build_card(finding: Finding, seed: str, order_ref: str, patient_id: str, user: str | None = None,
+               as_of: date | None = None) -> dict:
+    """The CDS Hooks card for ``finding`` about the order ``order_ref``.
+
+    ``user`` (the hook's ``context.userId``) and ``as_of`` author and date the evidence document.
+    """
     label, url = SOURCES[finding.source]
     card = {
         "uuid": _uuid(seed, order_ref, finding.topic),
         "summary": clip(finding.summary, SUMMARY_LIMIT),
         "indicator": finding.indicator,
         "detail": finding.detail,
-        "source": {"label": label, "url": url,
+        "source": {"label": label, **({"url": url} if url else {}),
                    "topic": {"system": TOPIC_SYSTEM, "code": finding.topic, "display": TOPICS[finding.topic]}},
     }
     if finding.indicator != "info":
         card["overrideReasons"] = [{"system": OVERRIDE_SYSTEM, "code": code, "display": display}
                                    for code, display in OVERRIDE_REASONS[finding.topic]]
+    suggestions = []
     if finding.request is not None:
+        suggestions.append(_suggestion(finding.request, seed, order_ref, finding.topic, patient_id))
+    if finding.document is not None:
+        suggestions.append(_document_suggestion(finding.document, seed, order_ref, finding.topic, patient_id,
+                                                user, as_of))
+    if suggestions:
         card["selectionBehavior"] = "at-most-one"
-        card["suggestions"] = [_suggestion(finding.request, seed, order_ref, finding.topic, patient_id)]
+        card["suggestions"] = suggestions
     return card
 
 
@@ -139,6 +167,39 @@ def _suggestion(request: ProposedRequest, seed: str, order_ref: str, topic: str,
         "label": request.label,
         "uuid": _uuid(seed, order_ref, topic, request.label),
         "actions": [{"type": "create", "description": request.description, "resource": resource}],
+    }
+
+
+# §10 (v2): no LOINC term names a TRD evidence summary (reference.md §5.4, UNVERIFIED choice): LOINC
+# 51851-4 "Administrative note", the type the HL7 US Medication REMS IG uses for its REMS
+# DocumentReference example, with the TRD meaning in type.text.
+EVIDENCE_TYPE = {"coding": [{"system": "http://loinc.org", "code": "51851-4", "display": "Administrative note"}],
+                 "text": "Treatment-resistant depression evidence summary"}
+EVIDENCE_LABEL = "Save the TRD evidence summary to the chart"
+_HTML = MarkdownIt("commonmark", {"html": False}).enable("table")
+
+
+def _document_suggestion(markdown: str, seed: str, order_ref: str, topic: str, patient_id: str,
+                         user: str | None, as_of: date | None) -> dict:
+    """A suggestion creating a current DocumentReference with the markdown and its HTML rendering."""
+    html = f"<!DOCTYPE html><html><body>{_HTML.render(markdown)}</body></html>"
+    attachments = [{"attachment": {"contentType": content_type, "language": "en",
+                                   "data": base64.b64encode(body.encode("utf-8")).decode("ascii"),
+                                   "title": EVIDENCE_TYPE["text"]}}
+                   for content_type, body in (("text/markdown", markdown), ("text/html", html))]
+    resource = DocumentReference.model_validate({
+        "resourceType": "DocumentReference", "status": "current", "type": EVIDENCE_TYPE,
+        "subject": {"reference": f"Patient/{patient_id}"},
+        **({"date": f"{as_of.isoformat()}T00:00:00Z"} if as_of else {}),
+        **({"author": [{"reference": user}]} if user else {}),
+        "description": EVIDENCE_TYPE["text"], "content": attachments,
+    }).model_dump(mode="json", exclude_none=True)
+    return {
+        "label": EVIDENCE_LABEL,
+        "uuid": _uuid(seed, order_ref, topic, EVIDENCE_LABEL),
+        "isRecommended": False,
+        "actions": [{"type": "create", "description": "Create a DocumentReference holding the TRD evidence "
+                                                      "table (markdown and HTML)", "resource": resource}],
     }
 
 

@@ -35,10 +35,14 @@ def _unreadable(reason: str) -> Item:
 
 
 def dose_finding(order: OrderedMedication, patient: PatientRecord, policy: Policy, today: date,
-                 unavailable: frozenset[str]) -> Finding | None:
-    """The dose-check card of one order, or None when every dose check passes."""
+                 unavailable: frozenset[str], first_session: bool = False) -> Finding | None:
+    """The dose-check card of one order, or None when every dose check passes.
+
+    ``first_session``: the esketamine order starts a course (§9), so the label's day-1 dose applies.
+    """
     if order.drug == "esketamine":
-        return merge_items("dose-check", _esketamine_items(order, patient, policy, today), "label")
+        items = _esketamine_items(order, patient, policy, today, first_session)
+        return merge_items("dose-check", items, "label")
     if order.route not in IV_ROUTES:
         return Finding("dose-check", "info",
                        f"Ketamine by {order.route} route: the evidence summarised is for IV 0.5 mg/kg over 40 min",
@@ -104,15 +108,21 @@ def _bmi(patient: PatientRecord, policy: Policy, today: date) -> float | None:
 
 
 def _esketamine_items(order: OrderedMedication, patient: PatientRecord, policy: Policy,
-                      today: date) -> list[Item]:
+                      today: date, first_session: bool) -> list[Item]:
     items = [_unreadable(order.dose_unknown)] if order.dose_unknown else []
     dose, device = order.dose_mg, policy.esketamine_device_mg
     first, most = policy.esketamine_first_dose_mg, policy.esketamine_max_session_mg
+    if order.route is not None and order.route != "nasal":
+        items.append(Item("critical", f"Esketamine by {order.route} route: SPRAVATO is a nasal spray only",
+                          f"Route {md(order.route)} ordered; esketamine (SPRAVATO) is given only as a nasal spray "
+                          "(label)."))
     if dose is not None:
         devices = dose / device
-        if dose <= 0 or abs(devices - round(devices)) > 1e-6 or dose > policy.esketamine_max_session_mg:
-            items.append(Item("critical", f"Esketamine {dose:g} mg is not a {device:g} mg multiple up to "
-                                          f"{policy.esketamine_max_session_mg:g} mg",
+        problems = ([f"exceeds the {most:g} mg per-session maximum"] if dose > most else []) + (
+            [f"is not a multiple of the {device:g} mg device"]
+            if dose <= 0 or abs(devices - round(devices)) > 1e-6 else [])
+        if problems:
+            items.append(Item("critical", f"Esketamine {dose:g} mg {' and '.join(problems)}",
                               f"{dose:g} mg ordered; one device delivers {device:g} mg and a session is "
                               f"{first:g} or {most:g} mg (label)."))
     if order.per_week is not None and order.per_week > policy.esketamine_max_per_week:
@@ -128,4 +138,11 @@ def _esketamine_items(order: OrderedMedication, patient: PatientRecord, policy: 
                           f"{device:g} mg ordered for a patient aged {age} (under "
                           f"{policy.esketamine_min_age_for_28mg}); the first dose is {first:g} mg and "
                           f"{first:g}-{most:g} mg showed superior efficacy."))
+    # §6 (v2): the first session of a course is 56 mg; 28 mg (>= 65, reference §1.4) is left to the rule above
+    if first_session and dose is not None and abs(dose - first) > 1e-6 and abs(dose - device) > 1e-6:
+        items.append(Item("warning", f"First esketamine session of a course at {dose:g} mg: the label's day-1 "
+                                     f"dose is {first:g} mg",
+                          f"No esketamine session in the {policy.course_gap_days} days before this order, so it "
+                          f"starts a course: the label's day-1 dose is {first:g} mg ({device:g} mg from age "
+                          f"{policy.esketamine_min_age_for_28mg} in the EU label, US UNVERIFIED)."))
     return items

@@ -19,9 +19,9 @@ def _p(default: Any, source: str) -> Any:
 
 @dataclass(frozen=True)
 class Policy:
-    """Thresholds of decision-rules.md v1; defaults follow the current US label where sources differ."""
+    """Thresholds of decision-rules.md v2; defaults follow the current US label where sources differ."""
 
-    version: str = _p("2026.11-1", "trd-cds policy release")
+    version: str = _p("2026.11-2", "trd-cds policy release")
     # §2 TRD criteria
     min_trials: int = _p(2, "FDA/label usage: >=2 antidepressants; Sforzini 2022 Delphi")
     trial_gap_days: int = _p(14, "decision-rules §2.1 (seed)")
@@ -53,6 +53,21 @@ class Policy:
                                                "sessions 56 or 84 mg")
     esketamine_min_age_for_28mg: int = _p(65, "decision-rules §6; 28 mg start for >=65 is EU/Asia "
                                               "label text, US label UNVERIFIED (reference.md §1.4)")
+    # §7 (v2) cautions
+    adult_age: int = _p(18, "SPRAVATO US label: not approved in pediatric patients (under 18); "
+                            "decision-rules §7 v2")
+    young_adult_max_age: int = _p(24, "SPRAVATO US label 5.6: antidepressant class warning on suicidal "
+                                      "thoughts in patients aged 24 and younger")
+    # §9 (v2) esketamine treatment course
+    course_active_days: int = _p(14, "decision-rules §9: a course is active while its last session is "
+                                     "<=14 days before the order (duplicate therapy)")
+    induction_days: int = _p(28, "SPRAVATO US label, dosing: induction is weeks 1-4")
+    induction_max_per_7_days: int = _p(2, "SPRAVATO US label, dosing: twice weekly in weeks 1-4")
+    maintenance_max_per_7_days: int = _p(1, "SPRAVATO US label, dosing: once weekly in weeks 5-8; weekly "
+                                            "or every 2 weeks from week 9")
+    course_baseline_days: int = _p(30, "decision-rules §9: course baseline = latest score in [start-30 d, start]")
+    course_benefit_improvement: float = _p(0.25, "decision-rules §9 (the 25 % of §2.4); SPRAVATO US label: "
+                                                 "evaluate therapeutic benefit at the end of induction")
     # §4 REMS
     rems_patient_id_system: str = _p("urn:trd-cds:spravato-rems-patient-id", "decision-rules §4")
     rems_certified_settings: tuple[str, ...] = _p((), "site configuration: certified Location/Organization refs")
@@ -94,7 +109,10 @@ class Policy:
             f"{self.ketamine_mg_per_kg_critical:g} mg/kg (weight within {self.weight_recent_days} "
             f"days). Esketamine: multiples of {self.esketamine_device_mg:g} mg up to "
             f"{self.esketamine_max_session_mg:g} mg, at most {self.esketamine_max_per_week:g} "
-            f"sessions a week. REMS patient id system: {self.rems_patient_id_system}. "
+            f"sessions a week; course: at most {self.induction_max_per_7_days} sessions per 7 days in "
+            f"the first {self.induction_days} days, then {self.maintenance_max_per_7_days}; benefit "
+            f">={self.course_benefit_improvement:.0%} checked after induction. Pediatric: under "
+            f"{self.adult_age}. REMS patient id system: {self.rems_patient_id_system}. "
             "Minimum antidepressant doses: fhir_mappings/data/medications.csv (UNVERIFIED)."
         )
 

@@ -6,12 +6,19 @@ from hooks.cards import Finding, md
 BOTH = frozenset({"esketamine", "ketamine"})
 # optional prefetch key → (drugs whose checks need it, the checks not done); decision-rules.md §8
 CHECKS = {
-    "patient": (frozenset({"esketamine"}), "REMS patient enrolment and the age check for a 28 mg dose"),
+    "patient": (BOTH, "age (pediatric patient, young-adult class warning), REMS patient enrolment and the age "
+                      "check for a 28 mg esketamine dose"),
     "encounter": (frozenset({"esketamine"}), "REMS setting (inpatient or outpatient, encounter location)"),
     "bloodPressure": (BOTH, "blood pressure (elevated reading or no recent baseline)"),
     "weight": (frozenset({"ketamine"}), "ketamine mg/kg dose and BMI"),
     "conditions": (BOTH, "contraindicated conditions (aneurysm, arteriovenous malformation, intracerebral "
-                         "hemorrhage), bipolar or psychotic disorders, pregnancy and substance use disorder"),
+                         "hemorrhage), bipolar or psychotic disorders, pregnancy, breastfeeding, substance use "
+                         "disorder, hepatic impairment, cardiovascular conditions for blood pressure and "
+                         "respiratory conditions with CNS depressants"),
+    "medicationAdministrations": (BOTH, "esketamine / ketamine sessions from administrations: the first-session "
+                                        "dose check was not done; course frequency, benefit and duplicate therapy "
+                                        "used the order history only"),
+    "breastfeeding": (BOTH, "breastfeeding status Observation (lactation)"),
     "allergies": (BOTH, "hypersensitivity to esketamine or ketamine"),
     "surveys": (BOTH, "depression scores known only by their text (survey observations under codes the "
                       "service does not know): the TRD card may miss a trial's response"),

@@ -8,7 +8,9 @@ from fixtures import build
 
 TOPICS = {"trd-criteria-met", "trd-criteria-not-met", "trd-criteria-insufficient-data", "contraindication",
           "rems-prerequisites", "blood-pressure", "dose-check", "diagnosis-caution", "pregnancy",
-          "substance-use", "drug-interaction", "data-unavailable"}
+          "substance-use", "drug-interaction", "data-unavailable",
+          # decision-rules v2 (§7, §9)
+          "pediatric", "lactation", "hepatic-impairment", "duplicate-therapy", "treatment-course"}
 INDICATORS = {"info", "warning", "critical"}
 
 

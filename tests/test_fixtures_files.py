@@ -12,7 +12,8 @@ from fixtures import build
 PATIENTS = fixtures.patient_names()
 REQUESTS = fixtures.request_files()
 PREFETCH_KEYS = {"patient", "encounter", "medicationStatements", "medicationRequests", "depressionScores",
-                 "bloodPressure", "weight", "conditions", "allergies", "surveys"}
+                 "bloodPressure", "weight", "conditions", "allergies", "surveys", "medicationAdministrations",
+                 "breastfeeding"}
 
 
 def validate(resource: dict) -> None:

@@ -102,6 +102,35 @@ def test_text_exclusion_is_searched_once_not_once_per_match():
     assert time.thread_time() - started < 1.0
 
 
+@pytest.mark.parametrize("code, categories", [
+    ("F10.10", {"substance-use"}), ("F12.90", {"substance-use"}), ("F11.21", {"substance-use"}),
+    ("F17.200", set()), ("F17.10", set()),  # nicotine is never substance-use (decision-rules §7 v2)
+    ("O90.6", set()), ("O85", set()), ("O92.5", set()),  # puerperium is not pregnancy (§7 v2)
+    ("O99.340", {"pregnancy"}), ("O80", {"pregnancy"}), ("O26.891", {"pregnancy"}),
+    ("Z39.1", {"lactation"}),
+    ("K72.10", {"hepatic-failure"}), ("K70.41", {"hepatic-failure"}), ("K74.60", {"cirrhosis"}),
+    ("K70.31", {"cirrhosis", "hepatic-decompensation"}), ("K70.30", {"cirrhosis"}), ("R18.8", {"hepatic-decompensation"}),
+    ("I10", {"hypertension"}), ("I16.0", {"hypertension"}), ("I25.10", {"cardiovascular"}), ("I50.9", {"cardiovascular"}),
+    ("I67.4", {"cardiovascular"}), ("I63.9", {"cardiovascular"}),
+    ("I67.1", {"aneurysm"}), ("I69.151", {"intracerebral-hemorrhage"}),  # §3 items stay contraindications only
+    ("G47.33", {"respiratory"}), ("J44.9", {"respiratory"}), ("J96.10", {"respiratory"}),
+])
+def test_v2_condition_categories(code, categories):
+    assert t.condition_categories(t.ICD10CM, code) == categories
+
+
+def test_mood_stabilizers_have_their_role_and_do_not_count_as_trials():
+    for name in ("lithium", "quetiapine", "valproic acid", "lamotrigine", "carbamazepine", "lurasidone", "cariprazine"):
+        assert "mood-stabilizer" in t.ingredient(name).roles, name
+        assert "antidepressant" not in t.ingredient(name).roles
+    assert t.ingredient_in_text("divalproex sodium 500 MG").name == "valproic acid"
+
+
+def test_breastfeeding_status_and_answers():
+    assert t.observation_names("http://loinc.org", "63895-7") == [("status", "breastfeeding")]
+    assert t.observation_names("http://loinc.org", "LA29252-6") == [("answer", "breastfeeding")]
+
+
 @pytest.mark.parametrize("text, name", [
     ("Zoloft 100 mg tablet", "sertraline"), ("LEXAPRO 10 MG TABLET", "escitalopram"),
     ("Wellbutrin XL 300 mg", "bupropion"), ("Effexor XR 150 mg capsule", "venlafaxine"),

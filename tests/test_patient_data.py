@@ -278,7 +278,7 @@ def test_searches_run_concurrently(fhir):
     all_in_flight = threading.Barrier(len(TEMPLATES) - 1)  # every key but the encounter (no encounterId)
 
     def slow(request):
-        all_in_flight.wait(timeout=2.5)  # raises BrokenBarrierError unless the 8 searches overlap
+        all_in_flight.wait(timeout=2.5)  # raises BrokenBarrierError unless all the searches overlap
         if "/Patient/" in request.url:
             return 200, {}, json.dumps({"resourceType": "Patient", "id": PATIENT})
         resource_type = request.path_url.split("?")[0].rsplit("/", 1)[1]

@@ -39,6 +39,12 @@ SCENARIOS = [
     ("substance-use", "", None),
     ("benzodiazepine", "", None),
     ("aortic-aneurysm", "&fail=conditions&fail=allergies", None),
+    # decision-rules v2 topics (issue 14)
+    ("pediatric-esketamine", "", None),
+    ("breastfeeding-condition", "", None),
+    ("cirrhosis-decompensated", "", None),
+    ("esketamine-course-ketamine-order", "", None),
+    ("course-week6-too-frequent", "", None),
 ]
 RECORD_CSP_VIOLATIONS = """window.cspViolations = [];
 document.addEventListener("securitypolicyviolation", (e) => window.cspViolations.push(e.violatedDirective));"""

@@ -44,6 +44,7 @@ PATH = next(f"/cds-services/{s.id}" for s in SERVICES.values() if s.hook == "ord
 SEARCH_KEYS = {"MedicationStatement": "medicationStatements", "MedicationRequest": "medicationRequests",
                "Condition": "conditions", "AllergyIntolerance": "allergies", "44261-6": "depressionScores",
                "85354-9": "bloodPressure", "29463-7": "weight", "Patient": "patient", "Encounter": "encounter",
+               "MedicationAdministration": "medicationAdministrations", "63895-7": "breastfeeding",
                "Observation": "surveys"}  # the one Observation search without a code
 
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+from fhir.resources.R4B.documentreference import DocumentReference
 from fhir.resources.R4B.servicerequest import ServiceRequest
 
 from hooks import Policy, advise
 from hooks.cards import OVERRIDE_SYSTEM, TOPIC_SYSTEM, TOPICS, md
+from fhir_mappings.records import Administration
 from test_rules_records import (TODAY, allergy, condition, days_ago, exposure, measurement, order, patient,
                                 trials)
 
@@ -18,8 +20,12 @@ MEDS, SCORES = trials(*((name, cls, days_ago(700 - 70 * i)) for i, (name, cls) i
 BUSY = patient(medications=MEDS + (exposure("lorazepam", "benzodiazepine", status="active", roles=("cns-depressant",)),),
                scores=SCORES, measurements=(measurement("systolic", 150), measurement("diastolic", 95)),
                conditions=(condition("aneurysm", display="Aortic | aneurysm *big*"), condition("bipolar"),
-                           condition("pregnancy"), condition("substance-use")),
-               allergies=(allergy("esketamine"),))
+                           condition("pregnancy"), condition("substance-use"), condition("lactation"),
+                           condition("hepatic-failure")),
+               allergies=(allergy("esketamine"),), birth_date=days_ago(16 * 366),
+               # an esketamine course from 40 days ago, no score after it: treatment-course warning
+               administrations=tuple(Administration(f"MedicationAdministration/a{n}", "esketamine", days_ago(d))
+                                     for n, d in enumerate((40, 36, 33, 29, 12, 5))))
 ORDERS = [order("esketamine", dose_mg=112.0, order_ref="MedicationRequest/e"),
           order("ketamine", dose_mg=35.0, order_ref="MedicationRequest/k")]
 UNAVAILABLE = frozenset({"encounter"})
@@ -59,12 +65,15 @@ def test_summaries_are_under_140_characters_even_for_long_ingredient_lists():
     assert max(len(card["summary"]) for card in all_cards) < 140
 
 
-def test_every_card_has_a_topic_label_and_absolute_url():
+def test_every_card_has_a_topic_label_and_an_absolute_url_when_a_public_source_exists():
     for card in cards():
         source = card["source"]
         assert source["topic"]["system"] == TOPIC_SYSTEM
         assert source["topic"]["display"] == TOPICS[source["topic"]["code"]]
-        assert source["label"] and source["url"].startswith("https://")
+        if source["topic"]["code"] == "duplicate-therapy":  # the project's own rule: no public page
+            assert "url" not in source and "decision rules" in source["label"]
+        else:
+            assert source["label"] and source["url"].startswith("https://")
 
 
 def test_warning_and_critical_cards_offer_override_reasons_and_info_cards_do_not():
@@ -77,10 +86,12 @@ def test_warning_and_critical_cards_offer_override_reasons_and_info_cards_do_not
 def test_suggestions_carry_selection_behavior_and_valid_service_requests():
     suggested = [card for card in cards() if "suggestions" in card]
     topics = {card["source"]["topic"]["code"] for card in suggested}
-    assert topics == {"blood-pressure", "rems-prerequisites", "dose-check"}  # BUSY has no weight
+    assert topics == {"blood-pressure", "rems-prerequisites", "dose-check", "trd-criteria-met"}  # no weight
     for card in suggested:
         assert card["selectionBehavior"] == "at-most-one"
         for suggestion in card["suggestions"]:
+            if suggestion["label"] == "Save the TRD evidence summary to the chart":
+                continue  # a DocumentReference: see the test below
             assert suggestion["uuid"] and suggestion["label"]
             [action] = suggestion["actions"]
             assert action["type"] == "create" and action["description"]
@@ -107,7 +118,7 @@ def test_uuids_are_deterministic_unique_and_depend_on_the_hook_instance():
     assert not set(uuids) & {card["uuid"] for card in other}
 
 
-@pytest.mark.parametrize("the_order, count", [(ORDERS[0], 10), (ORDERS[1], 8)])
+@pytest.mark.parametrize("the_order, count", [(ORDERS[0], 14), (ORDERS[1], 12)])
 def test_at_most_one_card_per_topic_per_order(the_order, count):
     topics = [c["source"]["topic"]["code"] for c in advise([the_order], BUSY, Policy(), TODAY, UNAVAILABLE, "s")]
     assert len(topics) == len(set(topics)) == count  # the encounter matters to esketamine (REMS) only
@@ -131,3 +142,26 @@ def test_the_trd_card_is_returned_even_without_any_history(drug):
     [card] = [c for c in advise([order(drug)], patient(), Policy(), TODAY, frozenset(), "s")
               if c["source"]["topic"]["code"].startswith("trd")]
     assert (card["source"]["topic"]["code"], card["indicator"]) == ("trd-criteria-not-met", "warning")
+
+
+def test_every_trd_card_offers_the_evidence_table_as_a_valid_r4_document_reference():
+    import base64
+
+    for the_patient, drug in ((BUSY, "esketamine"), (patient(), "ketamine")):
+        [trd] = [c for c in advise([order(drug)], the_patient, Policy(), TODAY, UNAVAILABLE, "s", user="Practitioner/u1")
+                 if c["source"]["topic"]["code"].startswith("trd")]
+        [suggestion] = [s for s in trd["suggestions"] if s["label"] == "Save the TRD evidence summary to the chart"]
+        assert suggestion["isRecommended"] is False
+        [action] = suggestion["actions"]
+        resource = DocumentReference.model_validate(action["resource"]).model_dump(mode="json", exclude_none=True)
+        assert resource == action["resource"]
+        assert (resource["status"], resource["subject"], resource["author"], resource["date"]) == (
+            "current", {"reference": "Patient/p1"}, [{"reference": "Practitioner/u1"}], f"{TODAY}T00:00:00Z")
+        assert resource["type"]["text"] == "Treatment-resistant depression evidence summary"
+        markdown, html = (base64.b64decode(c["attachment"]["data"]).decode() for c in resource["content"])
+        assert [c["attachment"]["contentType"] for c in resource["content"]] == ["text/markdown", "text/html"]
+        assert markdown == trd["detail"]
+        if the_patient is BUSY:  # the evidence table, rendered as an HTML table
+            assert "<th>Ingredient</th>" in html and "<td>sertraline</td>" in html
+        else:
+            assert "No antidepressant trial found" in html and "<table>" not in html

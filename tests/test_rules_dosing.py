@@ -168,3 +168,35 @@ def test_esketamine_dose_texts_follow_the_policy_first_dose():
     assert "a session is 28 or 84 mg (label)" in odd.detail
     default = check(order("esketamine", dose_mg=28.0), young)
     assert "56-84 mg showed superior efficacy" in default.summary and "the first dose is 56 mg" in default.detail
+
+
+@pytest.mark.parametrize("dose_mg, summary", [
+    (112.0, "Esketamine 112 mg exceeds the 84 mg per-session maximum"),  # 112 is a multiple of 28 (§6 v2)
+    (30.0, "Esketamine 30 mg is not a multiple of the 28 mg device"),
+    (90.0, "Esketamine 90 mg exceeds the 84 mg per-session maximum and is not a multiple of the 28 mg device")])
+def test_esketamine_dose_summary_names_which_limit(dose_mg, summary):
+    finding = check(order(dose_mg=dose_mg))
+    assert finding.indicator == "critical" and finding.summary.startswith(summary)
+
+
+@pytest.mark.parametrize("route, flagged", [("oral", True), ("intravenous", True), ("nasal", False), (None, False)])
+def test_esketamine_by_a_route_other_than_nasal_is_critical(route, flagged):
+    finding = check(order(route=route))
+    assert (finding is not None and finding.indicator == "critical" and "nasal spray only" in finding.summary) \
+        is flagged
+
+
+@pytest.mark.parametrize("dose_mg, first, expected", [(84.0, True, "warning"), (56.0, True, None),
+                                                      (84.0, False, None)])
+def test_first_session_of_a_course_is_56_mg(dose_mg, first, expected):
+    finding = dose_finding(order(dose_mg=dose_mg), patient(), POLICY, TODAY, frozenset(), first_session=first)
+    assert (finding.indicator if finding else None) == expected
+    if expected:
+        assert "First esketamine session of a course at 84 mg" in finding.summary
+
+
+def test_first_session_at_28_mg_is_left_to_the_age_rule():
+    older = patient(birth_date=date(1950, 1, 1))
+    assert dose_finding(order(dose_mg=28.0), older, POLICY, TODAY, frozenset(), first_session=True) is None
+    younger = dose_finding(order(dose_mg=28.0), patient(), POLICY, TODAY, frozenset(), first_session=True)
+    assert "(+" not in younger.summary  # one warning (28 mg under 65), not two

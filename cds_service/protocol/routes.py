@@ -89,7 +89,8 @@ def _advise(hook: str, payload: dict) -> tuple[list[dict], dict]:
     resources += patient_data.history_medications(resources, payload, app_state.settings, gathered, deadline=deadline)
     patient = build_patient_record(context["patientId"], resources, app_state.settings.scale_code_map)
     cards = hooks.advise(in_scope, patient, app_state.policy, _as_of(in_scope), frozenset(gathered.unavailable),
-                         seed=payload["hookInstance"], partial=frozenset(gathered.partial))
+                         seed=payload["hookInstance"], partial=frozenset(gathered.partial),
+                         user=context.get("userId"))
     return cards, patient_data.call_summary(gathered)
 
 

@@ -14,6 +14,8 @@ LOINC = "http://loinc.org"
 # LOINC codes verified in ../shared/clinical/reference.md §5.2 (FHIR vital-signs value set).
 BLOOD_PRESSURE_CODES = ("85354-9", "8480-6", "8462-4")
 BODY_MEASUREMENT_CODES = ("29463-7", "8302-2", "39156-5")
+# LOINC 63895-7 "Breastfeeding status": UNVERIFIED (reference.md §5.4); decision-rules §7 v2 lactation.
+BREASTFEEDING_CODE = "63895-7"
 # PHQ-9 total 44261-6 is verified; MADRS and HAM-D have no verified LOINC code, so local codes.
 DEFAULT_SCALE_CODES = (f"{LOINC}|44261-6", "urn:trd-cds:scale|madrs-total",
                        "urn:trd-cds:scale|hamd17-total")
@@ -37,7 +39,9 @@ _DESCRIPTION = (
     "Advises when intravenous ketamine or intranasal esketamine (Spravato) is {when}: "
     "treatment-resistant depression criteria with the evidence per antidepressant trial, "
     "Spravato REMS prerequisites, labeled contraindications, blood pressure, dose per kg and "
-    "label dosing, and interacting medicines. Orders of other drugs get no cards."
+    "label dosing, interacting medicines, special populations (pediatric, breastfeeding, hepatic "
+    "impairment), duplicate ketamine/esketamine therapy and the esketamine treatment course. "
+    "Orders of other drugs get no cards."
 )
 
 SERVICES = {
@@ -79,6 +83,8 @@ def prefetch_templates(scale_codes: tuple[str, ...] = (), page_size: int = 100, 
         "depressionScores": _observations(scales, page_size),
         "bloodPressure": _observations(tuple(f"{LOINC}|{c}" for c in BLOOD_PRESSURE_CODES), 20),
         "weight": _observations(tuple(f"{LOINC}|{c}" for c in BODY_MEASUREMENT_CODES), 20),
+        "medicationAdministrations": f"MedicationAdministration?{patient}&_count={page_size}",
+        "breastfeeding": _observations((f"{LOINC}|{BREASTFEEDING_CODE}",), 1),
         "conditions": f"Condition?{patient}&_count={page_size}",
         "allergies": f"AllergyIntolerance?{patient}&_count={page_size}",
     }
