@@ -14,8 +14,8 @@ log = logging.getLogger(__name__)
 
 # FHIR issue-type codes (http://hl7.org/fhir/R4/valueset-issue-type.html) per HTTP status.
 _ISSUE_CODE = {400: "invalid", 401: "login", 403: "forbidden", 404: "not-found", 405: "not-supported",
-               412: "incomplete", 413: "too-long", 415: "not-supported", 500: "exception",
-               503: "transient"}
+               408: "timeout", 412: "incomplete", 413: "too-long", 415: "not-supported", 431: "too-long",
+               500: "exception", 503: "transient"}
 
 
 class ApiError(Exception):
