@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cds_service.cli.worker import MAX_HEADER_BYTES, RequestBuffer
 
@@ -46,3 +48,14 @@ def test_expect_100_continue_is_taken_out_of_the_request():
     done, buffer = fed(HEAD + b"Expect: 100-continue\r\nContent-Length: 2\r\n\r\n")
     assert not done and buffer.expects_continue
     assert buffer.feed(b"{}") and bytes(buffer.data) == HEAD + b"Content-Length: 2\r\n\r\n{}"
+
+
+@settings(derandomize=True, database=None, max_examples=300)
+@given(st.lists(st.binary(max_size=40), max_size=8), st.sampled_from([
+    HEAD + b"Content-Length: 4\r\n\r\n", HEAD + b"Transfer-Encoding: chunked\r\n\r\n", HEAD, b""]))
+def test_any_bytes_in_any_pieces_never_raise(pieces, start):
+    buffer = RequestBuffer(64, start)
+    for piece in pieces:
+        if buffer.feed(piece):
+            break
+    assert buffer.refusal in (None, 413, 431)

@@ -30,7 +30,7 @@ RECV_BYTES = 64 * 1024
 _REFUSALS = {  # status → (reason phrase, diagnostics)
     408: ("Request Timeout", "The request was not received in time"),
     413: ("Content Too Large", "Request body too large"),
-    431: ("Request Header Fields Too Large", "Request header fields too large"),
+    431: ("Request Header Fields Too Large", "Request header fields too large or unreadable"),
 }
 
 
@@ -163,7 +163,12 @@ class BufferingWorker(ThreadWorker):
             del self._reading[sock]
             self._close(conn)
             return
-        if buffer.feed(data):
+        try:
+            complete = buffer.feed(data)
+        except Exception:  # never let one client's bytes stop the worker's loop
+            self.log.exception("trd-cds: unreadable request from %s", conn.client[0])
+            complete, buffer.refusal = True, 431
+        if complete:
             self.poller.unregister(sock)
             self._dispatch(conn, buffer)
         elif buffer.expects_continue and buffer.refusal is None:
