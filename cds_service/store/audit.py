@@ -48,7 +48,7 @@ class AuditLog:
                 self.store.record_audit(audit)
                 return
             except Exception as error:  # whatever the store raises, the hook call goes on
-                self.failed_writes += 1
+                self._count_failure()
                 log.warning("audit row for hookInstance %s not written (%s): kept for retry",
                             audit["hookInstance"], error)
         else:
@@ -73,13 +73,17 @@ class AuditLog:
             try:
                 self.store.record_audit(audit)
             except Exception:
-                self.failed_writes += 1
+                self._count_failure()
                 time.sleep(self.retry_s)
                 continue
             with self._lock:
                 if self._rows and self._rows[0] is audit:
                     self._rows.popleft()
                     written += 1
+
+    def _count_failure(self) -> None:
+        with self._lock:
+            self.failed_writes += 1
 
     def _lose(self, audit: dict, why: str) -> None:
         self.lost += 1
