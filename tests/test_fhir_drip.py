@@ -1,5 +1,5 @@
-"""A FHIR server that drips its body: every read ends at the call's deadline, its connection is closed
-and no thread is left reading (a real socket server on 127.0.0.1; ``responses`` cannot drip)."""
+"""A FHIR server that drips its headers or body: every read ends at the call's deadline, its connection
+is closed and no thread is left reading (a real socket server on 127.0.0.1; ``responses`` cannot drip)."""
 from __future__ import annotations
 
 import json
@@ -15,24 +15,27 @@ from cds_service.fhir.client import FhirClient, FhirTimeout
 from cds_service.protocol.services import REQUIRED_KEYS, prefetch_templates
 
 DEADLINE_S = 0.6
-DRIP_S = 0.05  # one byte per DRIP_S: the body takes BODY_BYTES * DRIP_S = 15 s to arrive
+DRIP_S = 0.05  # one byte per DRIP_S: the headers or the body take 15 s or more to arrive
+CUT_WITHIN_S = DEADLINE_S + 2.0  # generous: the connection is closed at the deadline
 BODY = json.dumps({"resourceType": "Bundle", "type": "searchset"}).encode().ljust(300)
+HEADERS = (b"HTTP/1.1 200 OK\r\nContent-Type: application/fhir+json\r\nX-Pad: " + b"x" * 250
+           + f"\r\nContent-Length: {len(BODY)}\r\n\r\n".encode())
 SETTINGS = Settings(fhir_deadline_s=DEADLINE_S, fhir_retries=0)
 
 
 class DrippingFhir(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    started: list[str] = []  # the paths asked
+    started: list[float] = []  # when each request arrived, monotonic
     cut: list[float] = []  # when the client closed each connection, monotonic
+    drip_headers = False
 
     def do_GET(self):  # noqa: N802 (http.server's naming)
-        type(self).started.append(self.path)
-        self.send_response(200)
-        self.send_header("Content-Type", "application/fhir+json")
-        self.send_header("Content-Length", str(len(BODY)))
-        self.end_headers()
+        type(self).started.append(time.monotonic())
+        dripped = HEADERS + BODY if self.drip_headers else BODY
+        if not self.drip_headers:
+            self.wfile.write(HEADERS)
         try:
-            for byte in BODY:
+            for byte in dripped:
                 self.wfile.write(bytes([byte]))
                 self.wfile.flush()
                 time.sleep(DRIP_S)
@@ -43,9 +46,10 @@ class DrippingFhir(BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture
-def dripping():
+@pytest.fixture(params=["body", "headers"])
+def dripping(request):
     DrippingFhir.started, DrippingFhir.cut = [], []
+    DrippingFhir.drip_headers = request.param == "headers"
     server = ThreadingHTTPServer(("127.0.0.1", 0), DrippingFhir)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -71,8 +75,9 @@ def test_a_dripping_body_is_cut_at_the_deadline_and_its_connection_closed(drippi
     with pytest.raises(FhirTimeout, match="deadline|timeout"):
         client.search("Condition?patient=p1")
     assert client.deadline.remaining() == 0
-    # the server notices the closed connection at its next byte, long before its 15 s body ends
+    # the server notices the closed connection at its next byte, long before its 15 s drip ends
     assert _until(lambda: len(DrippingFhir.cut) == 1, within_s=3.0)
+    assert DrippingFhir.cut[0] - DrippingFhir.started[0] < CUT_WITHIN_S
 
 
 def test_no_fhir_thread_outlives_a_hook_call_whose_reads_drip(dripping):
@@ -85,3 +90,4 @@ def test_no_fhir_thread_outlives_a_hook_call_whose_reads_drip(dripping):
     assert _until(lambda: _fhir_threads() == 0, within_s=3.0)
     # every read the server began answering was cut (reads still queued at the deadline never start)
     assert DrippingFhir.started and _until(lambda: len(DrippingFhir.cut) == len(DrippingFhir.started), 3.0)
+    assert max(cut - start for start, cut in zip(sorted(DrippingFhir.started), sorted(DrippingFhir.cut))) < CUT_WITHIN_S

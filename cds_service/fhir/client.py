@@ -18,10 +18,10 @@ from urllib.parse import quote
 
 import requests
 import urllib3
-from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ReadTimeoutError
 
 from cds_service.config import Settings
+from cds_service.fhir.watchdog import DeadlineAdapter, deadline_of
 from cds_service.fhir.wire import (bundle_resources, diagnostics, indexed_entries, next_link,  # noqa: F401
                                    outcome_diagnostics, parse_json, rebased, retry_after_seconds)
 
@@ -100,7 +100,7 @@ def shared_session() -> requests.Session:
         if _session is None or _session[0] != os.getpid():
             session = requests.Session()
             session.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
-            adapter = HTTPAdapter(pool_connections=8, pool_maxsize=POOL_SIZE, max_retries=0)
+            adapter = DeadlineAdapter(pool_connections=8, pool_maxsize=POOL_SIZE, max_retries=0)
             session.mount("http://", adapter)
             session.mount("https://", adapter)
             _session = (os.getpid(), session)
@@ -227,8 +227,9 @@ class FhirClient:
         for attempt in range(s.fhir_retries + 1):
             timeout = self.deadline.timeout(s.fhir_connect_timeout_s, s.fhir_read_timeout_s)
             try:
-                response = self.session.get(url, headers={"Accept": "application/fhir+json"}, auth=auth,
-                                            timeout=timeout, allow_redirects=False, stream=True)
+                with deadline_of(self.deadline):  # the headers too end at the deadline (fhir/watchdog.py)
+                    response = self.session.get(url, headers={"Accept": "application/fhir+json"}, auth=auth,
+                                                timeout=timeout, allow_redirects=False, stream=True)
             except requests.Timeout as error:
                 if isinstance(error, requests.ConnectTimeout) and attempt < s.fhir_retries:
                     self._back_off(attempt, None, "connect timeout")
@@ -236,6 +237,8 @@ class FhirClient:
                 elapsed = self.deadline.seconds - self.deadline.remaining()
                 raise FhirTimeout(f"timeout after {elapsed:.1f} s") from None
             except requests.ConnectionError:
+                if self.deadline.remaining() <= 0:  # cut by the watchdog
+                    raise FhirTimeout(f"deadline of {self.deadline.seconds:g} s exceeded") from None
                 if attempt < s.fhir_retries:
                     self._back_off(attempt, None, "connection error")
                     continue
