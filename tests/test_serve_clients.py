@@ -36,7 +36,9 @@ def served(tmp_path_factory):
     """(base URL, log file) of ``trd-cds serve --dev``; stopped by its PID at the end."""
     port = free_port()
     log_path = tmp_path_factory.mktemp("serve") / "serve.log"
-    env = {**os.environ, "TRD_CDS_READ_TIMEOUT_S": str(READ_TIMEOUT_S), "TRD_CDS_DATABASE_URL": "memory://"}
+    # no gunicorn control socket: it is one path per user, shared with any other gunicorn on the host
+    env = {**os.environ, "TRD_CDS_READ_TIMEOUT_S": str(READ_TIMEOUT_S), "TRD_CDS_DATABASE_URL": "memory://",
+           "GUNICORN_CMD_ARGS": "--no-control-socket"}
     with open(log_path, "wb") as log:
         process = subprocess.Popen([sys.executable, "-m", "cds_service.cli", "serve", "--dev", "--bind",
                                     f"127.0.0.1:{port}"], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
