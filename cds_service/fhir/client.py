@@ -190,7 +190,6 @@ class FhirClient:
         cap, chunks, size = self.settings.fhir_max_response_bytes, [], 0
         too_large = FhirError(f"malformed: response larger than {cap} bytes", response.status_code)
         declared = response.headers.get("Content-Length", "").strip()
-        sock = getattr(getattr(response.raw, "connection", None), "sock", None)
         try:
             if declared.isdigit() and int(declared) > cap:
                 raise too_large
@@ -198,6 +197,7 @@ class FhirClient:
                 left = self.deadline.remaining()
                 if left <= 0:
                     raise FhirTimeout(f"deadline of {self.deadline.seconds:g} s exceeded")
+                sock = getattr(getattr(response.raw, "connection", None), "sock", None)  # None once released
                 if sock is not None:
                     sock.settimeout(min(left, self.settings.fhir_read_timeout_s))
                 chunk = response.raw.read1(READ_CHUNK, decode_content=True)  # one receive at most
