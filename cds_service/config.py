@@ -24,6 +24,7 @@ def _csv(value: str) -> tuple[str, ...]:
 class Settings:
     public_base_url: str = "http://127.0.0.1:8080"  # the URL EHRs call; used for JWT `aud`
     max_body_bytes: int = 5 * 1024 * 1024
+    read_timeout_s: float = 15.0  # `trd-cds serve`: a whole request must arrive within this, else 408
     fhir_deadline_s: float = 3.0  # caps all FHIR reads of one hook call together
     fhir_connect_timeout_s: float = 1.0
     fhir_read_timeout_s: float = 2.5
@@ -77,7 +78,7 @@ class Settings:
         return settings
 
     def check(self) -> None:
-        positive = ("max_body_bytes", "fhir_deadline_s", "fhir_connect_timeout_s",
+        positive = ("max_body_bytes", "read_timeout_s", "fhir_deadline_s", "fhir_connect_timeout_s",
                     "fhir_read_timeout_s", "fhir_max_pages", "fhir_page_size", "fhir_max_workers",
                     "fhir_max_response_bytes")
         for name in positive:

@@ -16,8 +16,14 @@ def _version() -> str:
         return "0+unknown"
 
 
+# gunicorn's default access log shows the Basic-auth user, the query string and the Referer: none of
+# them, since any may carry credentials. Client address, time, method, path, status, size, duration.
+ACCESS_LOG_FORMAT = '%(h)s - - %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(L)s "%(a)s"'
+
+
 def serve(args: argparse.Namespace) -> int:
-    """Run the app under gunicorn (gthread workers: hook calls block on FHIR reads)."""
+    """Run the app under gunicorn: gthread workers (hook calls block on FHIR reads) that read each
+    request whole before a thread serves it (cds_service/cli/worker.py: no slow client holds one)."""
     from gunicorn.app.wsgiapp import run
 
     if args.dev:
@@ -27,8 +33,9 @@ def serve(args: argparse.Namespace) -> int:
     _check_config()
     sys.argv = [
         "gunicorn", "--bind", args.bind, "--workers", str(args.workers), "--threads", str(args.threads),
-        "--worker-class", "gthread", "--timeout", str(args.timeout), "--graceful-timeout", "10",
-        "--max-requests", "5000", "--max-requests-jitter", "500", "--access-logfile", "-",
+        "--worker-class", "cds_service.cli.worker.BufferingWorker", "--timeout", str(args.timeout),
+        "--graceful-timeout", "10", "--max-requests", "5000", "--max-requests-jitter", "500",
+        "--access-logfile", "-", "--access-logformat", ACCESS_LOG_FORMAT,
         "cds_service.wsgi:app",
     ]
     run()
