@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from cds_service import keys
+from cds_service.cli import keys
 
 ISSUER = "https://test-ehr.example.org"
 KID = "test-ehr-1"

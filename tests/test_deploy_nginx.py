@@ -20,7 +20,7 @@ import requests
 
 import fixtures
 from benchmarks.server import free_port
-from cds_service.services import SERVICES
+from cds_service.protocol.services import SERVICES
 from tests.served import Instance
 from tests.signed_ehr import SignedEhr
 

@@ -16,9 +16,9 @@ import requests
 from sqlalchemy import func, select, text
 
 import fixtures
-from cds_service import cli_store
-from cds_service.db import feedback, make_engine
-from cds_service.services import SERVICES
+from cds_service.cli import store as cli_store
+from cds_service.store.sql import feedback, make_engine
+from cds_service.protocol.services import SERVICES
 from tests.served import Instance
 from tests.signed_ehr import SignedEhr
 
