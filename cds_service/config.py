@@ -7,9 +7,18 @@ from __future__ import annotations
 import dataclasses
 import os
 from dataclasses import dataclass, field, fields
+from importlib import metadata
 from typing import Any, Mapping
 
 PREFIX = "TRD_CDS_"
+
+
+def package_version() -> str:
+    """The installed trd-cds version."""
+    try:
+        return metadata.version("trd-cds")
+    except metadata.PackageNotFoundError:
+        return "0+unknown"
 
 
 class ConfigError(ValueError):
@@ -44,6 +53,9 @@ class Settings:
     policy_file: str = ""  # JSON file overriding policy defaults (hooks/policy.py)
     scale_codes: tuple[str, ...] = ()  # extra depression-scale codes: "system|code=MADRS"
     log_level: str = "INFO"
+    log_format: str = "text"  # "text" | "json": one JSON object per line on every logger
+    metrics_bind: str = ""  # host:port where `trd-cds serve` serves /metrics apart from the service port
+    metrics_token_file: str = ""  # file holding the bearer token /metrics requires on the service port
     preview: str = "off"
     extra: Mapping[str, Any] = field(default_factory=dict)  # unknown overrides passed to create_app
 
@@ -86,6 +98,11 @@ class Settings:
             raise ConfigError(f"{PREFIX}FHIR_RETRIES must not be negative")
         if self.auth not in ("on", "off"):
             raise ConfigError(f"{PREFIX}AUTH must be 'on' or 'off', not {self.auth!r}")
+        if self.log_format not in ("text", "json"):
+            raise ConfigError(f"{PREFIX}LOG_FORMAT must be 'text' or 'json', not {self.log_format!r}")
+        host, _, port = self.metrics_bind.rpartition(":")
+        if self.metrics_bind and not (host and port.isdigit() and 0 < int(port) < 65536):
+            raise ConfigError(f"{PREFIX}METRICS_BIND must be HOST:PORT, not {self.metrics_bind!r}")
         if self.preview not in ("on", "off"):
             raise ConfigError(f"{PREFIX}PREVIEW must be 'on' or 'off', not {self.preview!r}")
         for entry in self.scale_codes:

@@ -9,12 +9,14 @@ Only identifiers are stored: no tokens, no card text, no names.
 """
 from __future__ import annotations
 
+import logging
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
 from sqlalchemy import (JSON, Boolean, Column, DateTime, Double, Engine, ForeignKey, Integer, MetaData,
                         String, Table, Text, TypeDecorator, UniqueConstraint, create_engine, delete,
                         event, insert, make_url, select, text)
@@ -22,6 +24,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from cds_service.config import ConfigError
 from cds_service.store.memory import FeedbackResult, MemoryStore
+
+log = logging.getLogger(__name__)
 
 MEMORY_URL = "memory://"
 SQLITE_BUSY_TIMEOUT_MS = 10_000
@@ -132,7 +136,11 @@ def migrate(engine: Engine, revision: str = "head") -> None:
             connection.execute(text("SELECT pg_advisory_xact_lock(hashtext('trd-cds migrations'))"))
         else:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
+        before = MigrationContext.configure(connection).get_current_revision()
         command.upgrade(alembic_config(connection), revision)
+        after = MigrationContext.configure(connection).get_current_revision()
+    if after != before:
+        log.info("database schema migrated from %s to %s", before or "(empty)", after)
 
 
 def open_store(url: str):

@@ -29,7 +29,7 @@ SERVICE = next(s.id for s in SERVICES.values() if s.hook == "order-sign")
 PATH = f"/cds-services/{SERVICE}"
 REQUEST = fixtures.load_request("met-two-classes", "order-sign")
 EPOCH = datetime(2026, 11, 20, tzinfo=timezone.utc)
-MIGRATED = "database schema migrated"
+MIGRATED = "database schema migrated from (empty)"
 _numbers = count()
 
 
