@@ -7,7 +7,6 @@ from __future__ import annotations
 import dataclasses
 import os
 from dataclasses import dataclass, field, fields
-from importlib import metadata
 from typing import Any, Mapping
 
 PREFIX = "TRD_CDS_"
@@ -15,6 +14,8 @@ PREFIX = "TRD_CDS_"
 
 def package_version() -> str:
     """The installed trd-cds version."""
+    from importlib import metadata  # here: an import costing 20 ms that `trd-cds --help` does not need
+
     try:
         return metadata.version("trd-cds")
     except metadata.PackageNotFoundError:

@@ -8,7 +8,7 @@ import shutil
 import sys
 import tempfile
 
-from cds_service.cli import fhir, keys, store
+from cds_service.cli import arguments
 from cds_service.config import package_version
 
 
@@ -93,9 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("routes", help="list the HTTP routes").set_defaults(func=routes)
     commands.add_parser("version", help="print the version").set_defaults(func=version)
-    fhir.register(commands)
-    keys.register(commands)
-    store.register(commands)
+    arguments.register_fhir(commands)
+    arguments.register_keys(commands)
+    arguments.register_store(commands)
     return parser
 
 

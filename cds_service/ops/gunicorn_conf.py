@@ -15,6 +15,7 @@ from cds_service.logs import JsonFormatter
 
 
 def when_ready(server) -> None:
+    server.log.info("metrics files in %s", os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
     bind = os.environ.get("TRD_CDS_METRICS_BIND")
     if bind:
         from prometheus_client import start_http_server

@@ -5,7 +5,6 @@ master and workers. The database is empty when both start together.
 """
 from __future__ import annotations
 
-import json
 import threading
 import uuid
 from datetime import datetime, timedelta, timezone
