@@ -2,6 +2,7 @@
 
 - ``when_ready``: with ``TRD_CDS_METRICS_BIND``, the master serves every worker's metrics there.
 - ``child_exit``: a worker that ended (or was killed) is marked dead for the multiprocess metrics.
+- no control socket (see below).
 - ``TRD_CDS_LOG_FORMAT=json``: gunicorn's own error and access logs become JSON lines too (the access
   line: remote address, method, path, status, bytes, ms; never headers or query strings).
 """
@@ -12,6 +13,10 @@ import os
 from gunicorn import glogging
 
 from cds_service.logs import JsonFormatter
+
+# gunicorn 27's control socket (~/.gunicorn/gunicorn.ctl) is unused here; two masters on one host would
+# fight over it and a read-only container cannot create it. Older gunicorn ignores the unknown name.
+control_socket_disable = True
 
 
 def when_ready(server) -> None:

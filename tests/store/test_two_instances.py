@@ -96,6 +96,8 @@ def test_signed_calls_alternate_and_a_jwt_replayed_to_the_other_instance_is_refu
         replayed = requests.post(other.base + PATH, json=body, headers=headers, timeout=30)
         assert replayed.status_code == 401
         assert replayed.json()["issue"][0]["expression"] == ["jwt.jti"]
+    logs = cluster.a.log() + cluster.b.log()
+    assert "jwt.jti" in logs and "Bearer ey" not in logs and headers["Authorization"][7:] not in logs
 
 
 def test_feedback_posted_concurrently_to_both_is_stored_once_and_the_report_counts_both(cluster):
