@@ -35,6 +35,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     from cds_service import logs
     from cds_service.auth import verify
     from cds_service.protocol import openapi, routes
+    from cds_service.protocol.services import SERVICES
     from cds_service.errors import register_error_handlers
     from cds_service.ops import metrics
     from cds_service.store.sql import open_store
@@ -48,7 +49,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     app.extensions["trd_cds"] = AppState(settings, policy,
                                          metrics.InstrumentedStore(open_store(settings.database_url)))
     register_error_handlers(app)
-    metrics.install(app, settings, policy.version)
+    metrics.install(app, settings, policy.version, SERVICES)
     app.register_blueprint(routes.cds)
     app.register_blueprint(routes.ops)
     app.register_blueprint(openapi.docs)

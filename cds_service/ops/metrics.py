@@ -19,7 +19,6 @@ from prometheus_client import (CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry,
 
 from cds_service.config import Settings, package_version
 from cds_service.errors import ApiError, Unauthorized
-from cds_service.protocol.services import SERVICES
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 TIMED = {"cds.invoke": "hook", "cds.feedback": "feedback"}
@@ -43,9 +42,11 @@ BUILD_INFO = Gauge("trd_cds_build_info", "Always 1: the running version and clin
 CALLS = {"hook": (HOOK_CALLS, HOOK_SECONDS), "feedback": (FEEDBACK_CALLS, None)}
 
 
-def install(app: Flask, settings: Settings, policy_version: str) -> None:
-    """Time and count CDS calls, and serve ``GET /metrics`` as ``settings`` allow."""
+def install(app: Flask, settings: Settings, policy_version: str, service_ids) -> None:
+    """Time and count CDS calls (services outside ``service_ids`` as ``unknown``), and serve
+    ``GET /metrics`` as ``settings`` allow."""
     BUILD_INFO.labels(package_version(), policy_version).set(1)
+    app.extensions["trd_cds_metrics_services"] = frozenset(service_ids)
     app.before_request(_start_clock)
     app.after_request(_count_call)
     token = Path(settings.metrics_token_file).read_text().strip() if settings.metrics_token_file else ""
@@ -64,7 +65,7 @@ def _count_call(response: Response) -> Response:
     if kind is None or "metrics_started" not in g:
         return response
     service = (request.view_args or {}).get("service_id")
-    service = service if service in SERVICES else "unknown"
+    service = service if service in current_app.extensions["trd_cds_metrics_services"] else "unknown"
     counter, histogram = CALLS[kind]
     counter.labels(service, outcome(response.status_code)).inc()
     if histogram is not None:
