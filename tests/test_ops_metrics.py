@@ -18,7 +18,7 @@ from sqlalchemy import text
 
 import fixtures
 from cds_service import create_app
-from cds_service.config import Settings, package_version
+from cds_service.config import ConfigError, Settings, package_version
 from cds_service.fhir.patient_data import gather
 from cds_service.ops import metrics
 from cds_service.protocol.services import REQUIRED_KEYS, prefetch_templates
@@ -127,9 +127,11 @@ def test_metrics_are_off_the_public_port_or_protected(tmp_path, config, headers,
         assert response.get_json()["resourceType"] == "OperationOutcome"
 
 
-def test_an_empty_metrics_token_file_stops_the_start(tmp_path):
-    (tmp_path / "token").write_text("\n")
-    with pytest.raises(ValueError, match="METRICS_TOKEN_FILE"):
+@pytest.mark.parametrize("content,message", [("\n", "is empty"), (None, "No such file")])
+def test_an_empty_or_missing_metrics_token_file_stops_the_start(tmp_path, content, message):
+    if content is not None:
+        (tmp_path / "token").write_text(content)
+    with pytest.raises(ConfigError, match=f"METRICS_TOKEN_FILE .*{message}"):
         create_app({"auth": "off", "metrics_token_file": str(tmp_path / "token")})
 
 

@@ -17,7 +17,7 @@ from flask import Flask, Response, current_app, g, request
 from prometheus_client import (CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Gauge, Histogram,
                                generate_latest, multiprocess)
 
-from cds_service.config import Settings, package_version
+from cds_service.config import ConfigError, Settings, package_version
 from cds_service.errors import ApiError, Unauthorized
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -49,11 +49,20 @@ def install(app: Flask, settings: Settings, policy_version: str, service_ids) ->
     app.extensions["trd_cds_metrics_services"] = frozenset(service_ids)
     app.before_request(_start_clock)
     app.after_request(_count_call)
-    token = Path(settings.metrics_token_file).read_text().strip() if settings.metrics_token_file else ""
-    if settings.metrics_token_file and not token:
-        raise ValueError(f"TRD_CDS_METRICS_TOKEN_FILE {settings.metrics_token_file} is empty")
-    app.extensions["trd_cds_metrics_token"] = token
+    app.extensions["trd_cds_metrics_token"] = _token(settings.metrics_token_file)
     app.add_url_rule("/metrics", "metrics", _metrics)
+
+
+def _token(path: str) -> str:
+    if not path:
+        return ""
+    try:
+        token = Path(path).read_text().strip()
+    except OSError as error:
+        raise ConfigError(f"TRD_CDS_METRICS_TOKEN_FILE {path}: {error.strerror}") from None
+    if not token:
+        raise ConfigError(f"TRD_CDS_METRICS_TOKEN_FILE {path} is empty")
+    return token
 
 
 def _start_clock() -> None:
