@@ -47,7 +47,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False
     app.extensions["trd_cds"] = AppState(settings, policy,
-                                         metrics.InstrumentedStore(open_store(settings.database_url)))
+                                         metrics.instrument(open_store(settings.database_url)))
     register_error_handlers(app)
     metrics.install(app, settings, policy.version, SERVICES)
     app.register_blueprint(routes.cds)

@@ -131,23 +131,22 @@ def fhir_reads(results: dict[str, str], seconds: dict[str, float]) -> None:
         FHIR_SECONDS.labels(key).observe(elapsed)
 
 
-class InstrumentedStore:
-    """A store whose failing operations are counted in ``trd_cds_store_errors_total``, then re-raised."""
-
-    def __init__(self, store):
-        self._store = store
-
-    def __getattr__(self, name):
-        found = getattr(self._store, name)
-        return _counting(found, name) if callable(found) and name != "replay_cache" else found
-
-    def replay_cache(self):
-        return InstrumentedReplayCache(self._store.replay_cache())
+STORE_OPERATIONS = ("record_audit", "record_feedback", "ping")
 
 
-class InstrumentedReplayCache:
-    def __init__(self, cache):
-        self.seen = _counting(cache.seen, "replay_cache")
+def instrument(store):
+    """The same store, its failing operations (and its replay cache's) counted in
+    ``trd_cds_store_errors_total`` and re-raised. Its type is unchanged."""
+    for name in STORE_OPERATIONS:
+        setattr(store, name, _counting(getattr(store, name), name))
+    replay_cache = store.replay_cache
+
+    def counted_replay_cache():
+        cache = replay_cache()
+        cache.seen = _counting(cache.seen, "replay_cache")
+        return cache
+    store.replay_cache = counted_replay_cache
+    return store
 
 
 def _counting(operation, name: str):
