@@ -99,7 +99,7 @@ def _as_of(orders) -> date:
 
 def _audit(service, payload: dict, cards: list[dict]) -> None:
     context = payload["context"]
-    state().store.record_audit({
+    state().audits.record({
         "hookInstance": payload["hookInstance"], "service": service.id, "hook": service.hook,
         "time": datetime.now(timezone.utc).isoformat(), "patientId": context["patientId"],
         "userId": context["userId"], "policyVersion": state().policy.version,
@@ -126,12 +126,15 @@ def healthz():
 
 @ops.get("/readyz")
 def readyz():
+    """Ready when the store can write and no audit row waits for it."""
     try:
-        reachable = state().store.ping()
+        writable = state().store.ping()
     except Exception:  # any store failure means "not ready", reported without detail
-        reachable = False
-    if not reachable:
-        raise ApiError("feedback store unreachable", "store", status=503)
+        writable = False
+    pending = state().audits.pending
+    if not writable or pending:
+        raise ApiError(f"feedback/audit store cannot be written ({pending} audit rows kept for retry)",
+                       "store", status=503)
     return jsonify({"status": "ready", "policyVersion": state().policy.version})
 
 
