@@ -7,6 +7,7 @@ import time
 from datetime import date, datetime, timezone
 
 from flask import Blueprint, current_app, g, jsonify, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 import hooks
 from cds_service.errors import ApiError, PreconditionFailed
@@ -36,7 +37,7 @@ def discovery():
 @cds.post("/cds-services/<service_id>")
 def invoke(service_id: str):
     service = _service(service_id)
-    payload = _json_body()
+    payload = schemas.without_nulls(service.hook, _json_body())
     if isinstance(payload, dict) and payload.get("hook") not in (None, service.hook):
         raise ApiError(f"service {service.id} answers the {service.hook} hook, not {payload['hook']!r}", "hook")
     schemas.validate(service.hook, payload)
@@ -111,7 +112,7 @@ def _audit(service, payload: dict, cards: list[dict]) -> None:
 @cds.post("/cds-services/<service_id>/feedback")
 def feedback(service_id: str):
     service = _service(service_id)
-    document = _json_body()
+    document = schemas.without_nulls("feedback", _json_body())
     schemas.validate("feedback", document)
     schemas.check_feedback_timestamps(document)
     result = state().store.record_feedback(service.id, document["feedback"], g.get("issuer"))
@@ -154,6 +155,9 @@ def _json_body():
         raise ApiError(f"Content-Type must be application/json, not {mimetype or 'missing'!r}",
                        "Content-Type", status=415)
     raw = request.get_data(cache=False)
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    if request.content_length is None and len(raw) >= limit and request.environ["wsgi.input"].read(1):
+        raise RequestEntityTooLarge()  # a chunked body: werkzeug's stream stops at the limit silently
     if not raw.strip():
         raise ApiError("request body is empty; a JSON object is required", "(body)")
     try:
