@@ -39,6 +39,16 @@ class PreconditionFailed(ApiError):
     status = 412
 
 
+class StoreUnavailable(ApiError):
+    """The feedback/audit store cannot be written now (locked, read-only, down): 503, retry later."""
+
+    status = 503
+    RETRY_AFTER_S = 5
+
+    def __init__(self, message: str):
+        super().__init__(message, "store", headers={"Retry-After": str(self.RETRY_AFTER_S)})
+
+
 class Unauthorized(ApiError):
     status = 401
 

@@ -18,6 +18,7 @@ class AppState:
     settings: Settings
     policy: Any  # hooks.Policy
     store: Any  # cds_service.store.memory.Store
+    audits: Any  # cds_service.store.audit.AuditLog: writes audit rows, keeps them while the store fails
 
 
 def load_settings(config: Settings | Mapping[str, Any] | None = None) -> Settings:
@@ -38,6 +39,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     from cds_service.protocol.services import SERVICES
     from cds_service.errors import register_error_handlers
     from cds_service.ops import metrics
+    from cds_service.store.audit import AuditLog
     from cds_service.store.sql import open_store
 
     settings = load_settings(config)
@@ -46,8 +48,8 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     app = Flask("cds_service", static_folder=None)  # the preview serves its own static files
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False
-    app.extensions["trd_cds"] = AppState(settings, policy,
-                                         metrics.instrument(open_store(settings.database_url)))
+    store = metrics.instrument(open_store(settings.database_url))
+    app.extensions["trd_cds"] = AppState(settings, policy, store, AuditLog(store))
     register_error_handlers(app)
     metrics.install(app, settings, policy.version, SERVICES)
     app.register_blueprint(routes.cds)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from datetime import datetime, timezone
 
 _FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
@@ -32,6 +33,21 @@ class JsonFormatter(logging.Formatter):
         return fields if isinstance(fields, dict) else {"message": record.getMessage()}
 
 
+class StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is at the time (as logging's last-resort handler does)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:
+        pass
+
+
 def configure(level: str, form: str = "text") -> None:
     """(Re)attach our stderr handler: to our loggers for text, to the root logger for JSON."""
     for name, handler in list(_attached.items()):
@@ -39,7 +55,7 @@ def configure(level: str, form: str = "text") -> None:
         del _attached[name]
     json_lines = form == "json"
     for name in ("",) if json_lines else OURS:
-        handler = logging.StreamHandler()
+        handler = StderrHandler()
         handler.setFormatter(JsonFormatter() if json_lines else logging.Formatter(_FORMAT))
         logging.getLogger(name).addHandler(handler)
         _attached[name] = handler

@@ -16,7 +16,9 @@ from typing import NamedTuple
 from urllib.parse import quote
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import ReadTimeoutError
 
 from cds_service.config import Settings
 from cds_service.fhir.wire import (bundle_resources, diagnostics, indexed_entries, next_link,  # noqa: F401
@@ -167,23 +169,32 @@ class FhirClient:
         return body
 
     def _read(self, response: requests.Response) -> bytes:
-        """The body, read up to ``fhir_max_response_bytes`` (and the deadline); FhirError beyond."""
+        """The body, up to ``fhir_max_response_bytes``; FhirError beyond. Each receive waits at most
+        the time the deadline leaves (socket timeout), so a server that drips its body is cut off
+        when the deadline passes and its connection closed."""
         cap, chunks, size = self.settings.fhir_max_response_bytes, [], 0
         too_large = FhirError(f"malformed: response larger than {cap} bytes", response.status_code)
         declared = response.headers.get("Content-Length", "").strip()
+        sock = getattr(getattr(response.raw, "connection", None), "sock", None)
         try:
             if declared.isdigit() and int(declared) > cap:
                 raise too_large
-            for chunk in response.iter_content(READ_CHUNK):
+            while True:
+                left = self.deadline.remaining()
+                if left <= 0:
+                    raise FhirTimeout(f"deadline of {self.deadline.seconds:g} s exceeded")
+                if sock is not None:
+                    sock.settimeout(min(left, self.settings.fhir_read_timeout_s))
+                chunk = response.raw.read1(READ_CHUNK, decode_content=True)  # one receive at most
+                if not chunk:
+                    break
                 size += len(chunk)
                 if size > cap:
                     raise too_large
-                if self.deadline.remaining() <= 0:
-                    raise FhirTimeout(f"deadline of {self.deadline.seconds:g} s exceeded")
                 chunks.append(chunk)
-        except requests.Timeout:
+        except (ReadTimeoutError, TimeoutError):
             raise FhirTimeout("timeout while reading the response") from None
-        except requests.RequestException:
+        except (urllib3.exceptions.HTTPError, OSError):
             raise FhirUnreachable("connection failed while reading the response") from None
         finally:
             response.close()

@@ -133,7 +133,7 @@ def _run(jobs: dict[str, Callable[[], SearchResult]], settings: Settings, deadli
                               thread_name_prefix="fhir")
     futures = {pool.submit(_timed, job, key, gathered.seconds): key for key, job in jobs.items()}
     done, late = wait(futures, timeout=deadline.remaining())
-    pool.shutdown(wait=False, cancel_futures=True)  # late reads end by their own clipped timeouts
+    pool.shutdown(wait=False, cancel_futures=True)  # late reads end at the deadline: each receive is bounded by it
     results = {}
     for future in done:
         key = futures[future]

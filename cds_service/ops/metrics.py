@@ -37,6 +37,11 @@ FEEDBACK_CALLS = Counter("trd_cds_feedback_calls", "Feedback requests by service
 FEEDBACK_ITEMS = Counter("trd_cds_feedback_items", "Feedback items by result (stored, stored_unknown_card: no card "
                          "of ours has its uuid, duplicate)", ["service", "result"])
 STORE_ERRORS = Counter("trd_cds_store_errors", "Store operations that raised, by operation", ["operation"])
+AUDIT_PENDING = Gauge("trd_cds_audit_rows_pending", "Audit rows kept in memory, waiting for the store to take them",
+                      multiprocess_mode="livesum")
+AUDIT_LOST = Counter("trd_cds_audit_rows_lost", "Audit rows dropped for good (backlog full, or the process stopped "
+                     "before the store took them); each is logged on trd_cds.audit")
+AUDIT_WRITE_FAILURES = Counter("trd_cds_audit_write_failures", "Audit row writes that failed, retries included")
 BUILD_INFO = Gauge("trd_cds_build_info", "Always 1: the running version and clinical policy version",
                    ["version", "policy_version"], multiprocess_mode="livemax")
 CALLS = {"hook": (HOOK_CALLS, HOOK_SECONDS), "feedback": (FEEDBACK_CALLS, None)}
@@ -135,17 +140,11 @@ STORE_OPERATIONS = ("record_audit", "record_feedback", "ping")
 
 
 def instrument(store):
-    """The same store, its failing operations (and its replay cache's) counted in
-    ``trd_cds_store_errors_total`` and re-raised. Its type is unchanged."""
+    """The same store (its type unchanged), its failing operations counted in
+    ``trd_cds_store_errors_total`` and re-raised. The SQL replay cache counts its own (it falls back
+    to memory instead of raising)."""
     for name in STORE_OPERATIONS:
         setattr(store, name, _counting(getattr(store, name), name))
-    replay_cache = store.replay_cache
-
-    def counted_replay_cache():
-        cache = replay_cache()
-        cache.seen = _counting(cache.seen, "replay_cache")
-        return cache
-    store.replay_cache = counted_replay_cache
     return store
 
 

@@ -7,6 +7,7 @@ import time
 from datetime import date, datetime, timezone
 
 from flask import Blueprint, current_app, g, jsonify, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 import hooks
 from cds_service.errors import ApiError, PreconditionFailed
@@ -37,7 +38,7 @@ def discovery():
 @cds.post("/cds-services/<service_id>")
 def invoke(service_id: str):
     service = _service(service_id)
-    payload = _json_body()
+    payload = schemas.without_nulls(service.hook, _json_body())
     if isinstance(payload, dict) and payload.get("hook") not in (None, service.hook):
         raise ApiError(f"service {service.id} answers the {service.hook} hook, not {payload['hook']!r}", "hook")
     schemas.validate(service.hook, payload)
@@ -101,7 +102,7 @@ def _as_of(orders) -> date:
 
 def _audit(service, payload: dict, cards: list[dict]) -> None:
     context = payload["context"]
-    state().store.record_audit({
+    state().audits.record({
         "hookInstance": payload["hookInstance"], "service": service.id, "hook": service.hook,
         "time": datetime.now(timezone.utc).isoformat(), "patientId": context["patientId"],
         "userId": context["userId"], "policyVersion": state().policy.version,
@@ -113,7 +114,7 @@ def _audit(service, payload: dict, cards: list[dict]) -> None:
 @cds.post("/cds-services/<service_id>/feedback")
 def feedback(service_id: str):
     service = _service(service_id)
-    document = _json_body()
+    document = schemas.without_nulls("feedback", _json_body())
     schemas.validate("feedback", document)
     schemas.check_feedback_timestamps(document)
     result = state().store.record_feedback(service.id, document["feedback"], g.get("issuer"))
@@ -129,12 +130,15 @@ def healthz():
 
 @ops.get("/readyz")
 def readyz():
+    """Ready when the store can write and no audit row waits for it."""
     try:
-        reachable = state().store.ping()
+        writable = state().store.ping()
     except Exception:  # any store failure means "not ready", reported without detail
-        reachable = False
-    if not reachable:
-        raise ApiError("feedback store unreachable", "store", status=503)
+        writable = False
+    pending = state().audits.pending
+    if not writable or pending:
+        raise ApiError(f"feedback/audit store cannot be written ({pending} audit rows kept for retry)",
+                       "store", status=503)
     return jsonify({"status": "ready", "policyVersion": state().policy.version})
 
 
@@ -154,6 +158,9 @@ def _json_body():
         raise ApiError(f"Content-Type must be application/json, not {mimetype or 'missing'!r}",
                        "Content-Type", status=415)
     raw = request.get_data(cache=False)
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    if request.content_length is None and len(raw) >= limit and request.environ["wsgi.input"].read(1):
+        raise RequestEntityTooLarge()  # a chunked body: werkzeug's stream stops at the limit silently
     if not raw.strip():
         raise ApiError("request body is empty; a JSON object is required", "(body)")
     try:
