@@ -181,11 +181,12 @@ def test_a_body_over_the_limit_is_refused_by_nginx_with_an_operation_outcome(sta
     assert "probe=large" not in service.log()
 
 
-def test_metrics_are_not_served_through_nginx_and_http_redirects_to_https(stack):
+def test_metrics_are_not_served_through_nginx_and_http_redirects_to_https_except_the_health_check(stack):
     public, ca, http, _, _ = stack
     assert requests.get(f"{public}/metrics", verify=ca, timeout=30).status_code == 404
     redirect = requests.get(f"{http}/cds-services", allow_redirects=False, timeout=30)
     assert redirect.status_code == 301 and redirect.headers["Location"].startswith("https://")
+    assert requests.get(f"{http}/nginx-health", timeout=30).text == "ok\n"  # the container's health check
     assert requests.get(f"{public}/healthz", verify=ca, timeout=30).json() == {"status": "ok"}
 
 
