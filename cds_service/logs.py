@@ -2,7 +2,7 @@
 
 Text: our loggers (``trd_cds.*``, ``cds_service.*``) print ``time level logger message``; the hook-call
 summaries (``trd_cds.calls``) are JSON in the message. JSON: one handler on the root logger, so every
-logger (ours, Alembic, SQLAlchemy, Flask) prints JSON; a record carrying ``fields`` (the call summary)
+logger (ours, Alembic, SQLAlchemy, Flask, Python warnings) prints JSON; a record carrying ``fields`` (the call summary)
 prints them as top-level keys. ``cds_service/ops/gunicorn_conf.py`` does the same for gunicorn's logs.
 Messages never carry tokens or names: the call summary holds identifiers and timings only.
 """
@@ -61,3 +61,4 @@ def configure(level: str, form: str = "text") -> None:
         _attached[name] = handler
     for name in OURS + (("",) if json_lines else ()):
         logging.getLogger(name).setLevel(level.upper())
+    logging.captureWarnings(json_lines)  # Python warnings become log records (py.warnings), JSON too
