@@ -75,7 +75,7 @@ def test_metrics_add_up_across_workers_and_survive_a_killed_worker(served):
     assert re.search(r'^trd_cds_build_info\{.*\} 1\.0$', text, re.M)
 
 
-def test_json_logs_one_object_per_line_from_every_logger_and_the_private_metrics_dir_is_removed(served):
+def test_json_logs_one_object_per_line_from_every_logger(served):
     instance, _ = served
     calls(instance.base, clients=1, each=1)
     end = time.monotonic() + 10
@@ -90,8 +90,15 @@ def test_json_logs_one_object_per_line_from_every_logger_and_the_private_metrics
     assert {"hookInstance", "service", "status", "ms", "prefetched"} <= set(call)
     access = next(entry for entry in entries if entry["logger"] == "gunicorn.access")
     assert access["path"].startswith("/") and isinstance(access["status"], int) and "ms" in access
-    folder = Path(next(entry["message"] for entry in entries if "metrics files in" in entry.get("message", ""))
-                  .split("metrics files in ")[1])
-    assert folder.is_dir() and list(folder.glob("*.db"))
-    instance.stop()
+
+
+def test_the_private_metrics_dir_lives_as_long_as_the_master(tmp_path):
+    instance = Instance(tmp_path, {"TRD_CDS_AUTH": "off", "TRD_CDS_DATABASE_URL": "memory://",
+                                   "TRD_CDS_LOG_LEVEL": "INFO"}, "--workers", "1")
+    try:
+        instance.wait_ready()
+        folder = Path(re.search(r"metrics files in (\S+)", instance.log()).group(1))
+        assert folder.is_dir() and list(folder.glob("*.db"))
+    finally:
+        instance.stop()
     assert not folder.exists()
