@@ -5,6 +5,7 @@ Counters are process-wide, so each test compares a scrape before and after its o
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 from collections import Counter
@@ -186,3 +187,22 @@ def test_fhir_reads_timed_out_and_read_in_part_with_their_latency():
 def test_outcome_labels_are_a_fixed_set():
     assert [metrics.outcome(status) for status in (200, 204, 400, 401, 412, 413, 500, 503)] == [
         "ok", "ok", "400", "401", "412", "413", "5xx", "5xx"]
+
+
+def test_serve_empties_the_operators_metrics_dir_or_makes_a_private_one(tmp_path, monkeypatch):
+    from cds_service import cli
+
+    given = tmp_path / "multiproc"
+    given.mkdir()
+    (given / "counter_123.db").write_bytes(b"old run")
+    (given / "notes.txt").write_text("not ours")
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(given))
+    assert cli._metrics_dir() == (str(given), False)
+    assert [path.name for path in given.iterdir()] == ["notes.txt"]
+
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR")
+    folder, private = cli._metrics_dir()
+    try:
+        assert private and os.environ["PROMETHEUS_MULTIPROC_DIR"] == folder and os.path.isdir(folder)
+    finally:
+        os.rmdir(folder)
