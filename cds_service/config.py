@@ -53,6 +53,7 @@ class Settings:
     cors_origins: tuple[str, ...] = ()
     policy_file: str = ""  # JSON file overriding policy defaults (hooks/policy.py)
     scale_codes: tuple[str, ...] = ()  # extra depression-scale codes: "system|code=MADRS"
+    surveys: str = "on"  # "off": no surveys prefetch key / query (scores known only by their text)
     log_level: str = "INFO"
     log_format: str = "text"  # "text" | "json": one JSON object per line on every logger
     metrics_bind: str = ""  # host:port where `trd-cds serve` serves /metrics apart from the service port
@@ -104,8 +105,9 @@ class Settings:
         host, _, port = self.metrics_bind.rpartition(":")
         if self.metrics_bind and not (host and port.isdigit() and 0 < int(port) < 65536):
             raise ConfigError(f"{PREFIX}METRICS_BIND must be HOST:PORT, not {self.metrics_bind!r}")
-        if self.preview not in ("on", "off"):
-            raise ConfigError(f"{PREFIX}PREVIEW must be 'on' or 'off', not {self.preview!r}")
+        for name in ("preview", "surveys"):
+            if getattr(self, name) not in ("on", "off"):
+                raise ConfigError(f"{PREFIX}{name.upper()} must be 'on' or 'off', not {getattr(self, name)!r}")
         for entry in self.scale_codes:
             if "|" not in entry.split("=")[0] or "=" not in entry:
                 raise ConfigError(f"{PREFIX}SCALE_CODES entry {entry!r} is not 'system|code=INSTRUMENT'")

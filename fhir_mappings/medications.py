@@ -7,8 +7,10 @@ that a possible trial is reported rather than dropped.
 
 Dates: ``start`` from effectivePeriod.start / effectiveDateTime (statement) or
 dispenseRequest.validityPeriod.start / authoredOn (request). ``end`` is None while the status is
-active; otherwise it is the period end, and when no end is documented (a statement with only an
-effectiveDateTime, for one) ``end`` is None with an ``end:`` reason: the duration is unknown.
+active; otherwise it is the period end. A request without one lasts its supply (decision-rules
+§2.9 v2, ``supply_end``): authored date + ``expectedSupplyDuration`` × (1 + ``numberOfRepeatsAllowed``).
+When no end is documented (a statement with only an effectiveDateTime, for one) ``end`` is None
+with an ``end:`` reason: the duration is unknown.
 
 A medicine the tables do not know is dropped when it has a name (it is some other drug); without
 any name (bare unknown codes, an unresolved reference) it is kept with a ``medication:`` reason.
@@ -17,8 +19,11 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+from datetime import date, timedelta
+
 from .dosage import daily_dose_mg
-from .reading import as_dict, as_list, codings, concept_text, is_partial, parse_date, reference, source, text
+from .reading import (as_dict, as_list, codings, concept_text, is_partial, number, parse_date, reference, source,
+                      text)
 from .records import MedicationExposure
 from .terminology import Ingredient, ingredient_for_code, ingredient_in_text
 
@@ -49,7 +54,8 @@ def medication_concept(resource: dict, known: Mapping[str, dict] | None = None
     """The medication concept of a statement or request, and the reference when it is unresolved.
 
     ``medicationReference`` is looked up among contained resources ("#id") and in ``known``
-    ("Medication/x" or a Bundle fullUrl → Medication). An unresolved reference's ``display``, if
+    ("Medication/x" or a Bundle fullUrl → Medication; an absolute reference also by its
+    "Medication/x" tail). An unresolved reference's ``display``, if
     any, is returned as the concept's text.
     """
     if "medicationCodeableConcept" in resource:
@@ -60,19 +66,52 @@ def medication_concept(resource: dict, known: Mapping[str, dict] | None = None
     if ref and ref.startswith("#"):
         medication = next((as_dict(item) for item in as_list(resource.get("contained"))
                            if text(as_dict(item).get("id")) == ref[1:]), None)
-    elif ref:
-        medication = (known or {}).get(ref)
+    elif ref:  # "Medication/x", or an absolute URL found by its "Medication/x" tail (a read by the service)
+        medication = (known or {}).get(ref) or (known or {}).get("/".join(ref.rstrip("/").split("/")[-2:]))
     if medication is not None:
         return medication_code(medication), None
     display = text(target.get("display"))
     return ({"text": display} if display else None), ref
 
 
+# Days per unit of a Duration (UCUM codes, and the unit words EHRs write); UCUM: mo = 30.4375 d.
+DAYS_PER_DURATION_UNIT = {"d": 1.0, "day": 1.0, "days": 1.0, "wk": 7.0, "week": 7.0, "weeks": 7.0,
+                          "mo": 30.4375, "month": 30.4375, "months": 30.4375}
+
+
+def supply_days(dispense: Any) -> float | None:
+    """Days a request's dispense covers: expectedSupplyDuration × (1 + numberOfRepeatsAllowed)."""
+    dispense = as_dict(dispense)
+    duration = as_dict(dispense.get("expectedSupplyDuration"))
+    value = number(duration.get("value"))
+    factor = next((DAYS_PER_DURATION_UNIT[word] for word in (text(duration.get("code")).lower(),
+                   text(duration.get("unit")).lower()) if word in DAYS_PER_DURATION_UNIT), None)
+    repeats = number(dispense.get("numberOfRepeatsAllowed")) or 0
+    if value is None or value <= 0 or factor is None or repeats < 0:
+        return None
+    return value * factor * (1 + repeats)
+
+
+def supply_end(request: dict) -> date | None:
+    """When a MedicationRequest's supply runs out (§2.9 v2): validityPeriod.end, else the authored
+    (or validity start) date + ``supply_days``; None when neither is documented."""
+    dispense = as_dict(as_dict(request).get("dispenseRequest"))
+    end = parse_date(as_dict(dispense.get("validityPeriod")).get("end"))
+    if end is not None:
+        return end
+    start = parse_date(as_dict(dispense.get("validityPeriod")).get("start") or request.get("authoredOn"))
+    days = supply_days(dispense)
+    if start is None or days is None or days > 36525:  # a century of supply is a data error
+        return None
+    return start + timedelta(days=round(days))
+
+
 def _dates(resource: dict) -> tuple[Any, Any]:
-    """Raw start and end values as written in the resource."""
+    """Raw start and end values as written in the resource (a request's end from its supply)."""
     if resource.get("resourceType") == "MedicationRequest":
         period = as_dict(as_dict(resource.get("dispenseRequest")).get("validityPeriod"))
-        return period.get("start") or resource.get("authoredOn"), period.get("end")
+        end = period.get("end") or supply_end(resource)
+        return period.get("start") or resource.get("authoredOn"), end.isoformat() if isinstance(end, date) else end
     period = as_dict(resource.get("effectivePeriod"))
     return period.get("start") or resource.get("effectiveDateTime"), period.get("end")
 
@@ -106,7 +145,7 @@ def medication_exposure(resource: dict, known: Mapping[str, dict] | None = None
     dosages = resource.get("dosageInstruction" if resource.get("resourceType") == "MedicationRequest"
                            else "dosage")
     name = found.name if found else None
-    daily, dose_reasons = daily_dose_mg(dosages, concept_text(concept), name)
+    daily, dose_reasons = daily_dose_mg(dosages, concept_text(concept), found.dose_name if found else None)
     return MedicationExposure(
         source=source(resource), ingredient=name, rxcui=found.rxcui if found else None,
         mechanism_class=found.mechanism_class if found else None,

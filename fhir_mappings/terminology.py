@@ -23,6 +23,11 @@ class Ingredient:
     mechanism_class: str | None
     min_daily_dose_mg: float | None  # UNVERIFIED for every drug (data/README.md)
     roles: frozenset[str]
+    dose_component: str = ""  # the component whose strength is the dose (combinations.csv), else the name
+
+    @property
+    def dose_name(self) -> str:
+        return self.dose_component or self.name
 
 
 @functools.cache
@@ -52,6 +57,8 @@ def _code_index(table: str) -> tuple[dict[tuple[str, str], list[dict]], list[tup
     exact: dict[tuple[str, str], list[dict]] = {}
     prefixes = []
     for row in rows(table):
+        if not row["code"]:  # a text-only row (brand and local names)
+            continue
         key = (row["system"], normalise_code(row["system"], row["code"]))
         if row.get("match") == "prefix":
             prefixes.append((*key, row))
@@ -109,6 +116,7 @@ def text_rows(table: str, free_text: str, name_column: str | None = None) -> lis
 
 @functools.cache
 def _ingredients() -> dict[str, Ingredient]:
+    dose_components = {row["counts_as"]: row["dose_component"] for row in rows("combinations")}
     table = {}
     for row in rows("medications"):
         if row["system"] == RXNORM and row["display"] == row["ingredient"]:
@@ -116,8 +124,15 @@ def _ingredients() -> dict[str, Ingredient]:
                 name=row["ingredient"], rxcui=row["code"],
                 mechanism_class=row["mechanism_class"] or None,
                 min_daily_dose_mg=float(row["min_daily_dose_mg"]) if row["min_daily_dose_mg"] else None,
-                roles=frozenset(_split(row["roles"])))
+                roles=frozenset(_split(row["roles"])),
+                dose_component=dose_components.get(row["ingredient"], ""))
     return table
+
+
+@functools.cache
+def _combinations() -> tuple[tuple[frozenset[str], str], ...]:
+    """(component ingredients, the ingredient the product counts as) per combinations.csv row."""
+    return tuple((frozenset(_split(row["components"])), row["counts_as"]) for row in rows("combinations"))
 
 
 def ingredient(name: str) -> Ingredient | None:
@@ -132,9 +147,13 @@ def ingredient_for_code(system: str, code: str) -> Ingredient | None:
 
 
 def ingredient_in_text(free_text: str) -> Ingredient | None:
-    """The first ingredient named in the text ("esketamine" is not read as "ketamine")."""
+    """The ingredient named in the text: a combination product when every component is named
+    ("bupropion 105 MG / dextromethorphan 45 MG" is Auvelity, not bupropion), else the first name
+    ("esketamine" and "S-ketamine" are not read as "ketamine"; brand names count)."""
     found = text_rows("medications", free_text, name_column="ingredient")
-    return ingredient(found[0]["ingredient"]) if found else None
+    named = {row["ingredient"] for row in found}
+    combination = next((counts_as for components, counts_as in _combinations() if components <= named), None)
+    return ingredient(combination or found[0]["ingredient"]) if found else None
 
 
 def observation_names(system: str, code: str) -> list[tuple[str, str]]:

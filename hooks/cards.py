@@ -46,6 +46,8 @@ SOURCES = {
 
 _CLINICAL_JUDGEMENT = ("clinical-judgement", "Benefit outweighs risk (clinical judgement)")
 OVERRIDE_REASONS = {
+    "trd-criteria-met": (("diagnosis-not-current", "Bipolar diagnosis not current / entered in error"),
+                         _CLINICAL_JUDGEMENT),  # a warning only with bipolar disorder (§2.10 v2)
     "trd-criteria-not-met": (("trials-documented-elsewhere", "Failed trials documented outside this record"),
                              _CLINICAL_JUDGEMENT),
     "trd-criteria-insufficient-data": (("trials-documented-elsewhere", "Failed trials documented outside this record"),

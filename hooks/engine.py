@@ -1,11 +1,12 @@
 """``advise``: every applicable rule for every in-scope order, as CDS Hooks cards."""
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 from typing import Sequence
 
 from fhir_mappings.records import OrderedMedication, PatientRecord
-from hooks.cards import INDICATOR_RANK, Finding, build_card
+from hooks.cards import INDICATOR_RANK, Finding, build_card, md
 from hooks.cautions import blood_pressure_finding, condition_findings, interaction_finding
 from hooks.contraindications import contraindication_finding
 from hooks.dosing import dose_finding
@@ -17,6 +18,11 @@ from hooks.trd_card import trd_finding
 from hooks.unavailable import unavailable_finding
 
 
+# Cards about one order rather than the patient (§0 v2: they name the order when a call holds several).
+ORDER_SPECIFIC = frozenset({"dose-check", "rems-prerequisites", "contraindication", "treatment-course",
+                            "duplicate-therapy"})
+
+
 def advise(orders: Sequence[OrderedMedication], patient: PatientRecord, policy: Policy, today: date,
            unavailable: frozenset[str] = frozenset(), seed: str = "",
            min_dose_lookup: MinDoseLookup = terminology_min_dose, partial: frozenset[str] = frozenset()) -> list[dict]:
@@ -26,10 +32,21 @@ def advise(orders: Sequence[OrderedMedication], patient: PatientRecord, policy: 
     are skipped. ``partial`` names keys read only in part (paging cut short): their checks still
     report what the pages read show, and the data-unavailable card says they are incomplete.
     ``seed`` is the hookInstance, so the same request always yields the same card uuids.
+    One TRD card per response (TRD is about the patient, §0 v2), for the first in-scope order; a
+    patient-level card identical for two orders is given once.
     """
-    ranked = []
-    for index, order in enumerate(in_scope(orders)):
-        for finding in findings(order, patient, policy, today, unavailable, min_dose_lookup, partial):
+    ranked, seen = [], set()
+    scoped = in_scope(orders)
+    for index, order in enumerate(scoped):
+        for finding in findings(order, patient, policy, today, unavailable, min_dose_lookup, partial,
+                                trd=index == 0):
+            if len(scoped) > 1 and finding.topic in ORDER_SPECIFIC:
+                finding = replace(finding, detail=f"**Order:** {md(order.display or order.order_ref)} "
+                                                  f"({md(order.order_ref)})\n\n{finding.detail}")
+            key = (finding.topic, finding.indicator, finding.summary, finding.detail)
+            if key in seen:
+                continue
+            seen.add(key)
             card = build_card(finding, seed, order.order_ref, patient.patient_id)
             ranked.append(((INDICATOR_RANK[finding.indicator], finding.topic, index), card))
     ranked.sort(key=lambda entry: entry[0])
@@ -38,12 +55,13 @@ def advise(orders: Sequence[OrderedMedication], patient: PatientRecord, policy: 
 
 def findings(order: OrderedMedication, patient: PatientRecord, policy: Policy, today: date,
              unavailable: frozenset[str], min_dose_lookup: MinDoseLookup,
-             partial: frozenset[str] = frozenset()) -> list[Finding]:
-    """Every finding for one in-scope order, at most one per topic."""
+             partial: frozenset[str] = frozenset(), trd: bool = True) -> list[Finding]:
+    """Every finding for one in-scope order, at most one per topic (the TRD card only when ``trd``)."""
     order_date = order.authored or today
-    trd = evaluate_trd(patient.medications, patient.scores, order_date, policy, min_dose_lookup)
+    bipolar = tuple(sorted(c.source for c in patient.conditions if "bipolar" in c.categories))  # §2.10 v2
     candidates = [
-        trd_finding(trd, order.drug, policy),
+        trd_finding(evaluate_trd(patient.medications, patient.scores, order_date, policy, min_dose_lookup),
+                    order.drug, policy, bipolar) if trd else None,
         contraindication_finding(order, patient, unavailable),
         rems_finding(order, patient, policy, unavailable),
         blood_pressure_finding(patient, policy, today, unavailable),

@@ -34,6 +34,7 @@ class Policy:
     followup_after_end_days: int = _p(14, "decision-rules §2.4: follow-up until end+14 d")
     require_distinct_classes: bool = _p(True, "decision-rules §2.5 (seed)")
     count_augmentation: bool = _p(False, "decision-rules §2.6: label usage = oral antidepressants")
+    course_gap_days: int = _p(28, "decision-rules §9 (v2): a course = sessions with no gap over 28 days")
     # §5 blood pressure
     bp_systolic: float = _p(140.0, "SPRAVATO US label, dosing: e.g. >140 mmHg systolic")
     bp_diastolic: float = _p(90.0, "SPRAVATO US label, dosing: e.g. >90 mmHg diastolic")

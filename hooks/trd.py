@@ -7,6 +7,9 @@ unknown resolves as a failure and an unknown class is a new class, so
 C + P = distinct keys among failed and unknown trials + unknown trials whose class is unknown.
 The distinct-class rule therefore limits both C and C + P: two SSRIs never make TRD, not even
 "possibly". With distinct classes required, an unknown class is itself an unknown (never C).
+
+Prior esketamine / ketamine courses (§2.9 v2) are extra rows of the table, never trials: records
+of one drug with no gap over ``course_gap_days``, each record a session.
 """
 from __future__ import annotations
 
@@ -23,6 +26,7 @@ FAILED, NOT_FAILED, UNKNOWN, NOT_COUNTED = "failed", "not a failure", "unknown",
 MET, NOT_MET, INSUFFICIENT = "met", "not-met", "insufficient-data"
 
 MinDoseLookup = Callable[[str], "float | None"]
+COURSE_DRUGS = ("esketamine", "ketamine")  # §2.9 v2: shown as prior courses, never counted
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,7 @@ class Trial:
     verdict: str  # FAILED | NOT_FAILED | UNKNOWN | NOT_COUNTED
     reasons: tuple[str, ...] = ()  # why it is not a failure / not counted
     unknown: tuple[str, ...] = ()  # what to document to decide it
+    sessions: int | None = None  # prior esketamine / ketamine course: records in the course
 
 
 @dataclass(frozen=True)
@@ -74,8 +79,10 @@ def evaluate_trd(exposures: Iterable[MedicationExposure], scores: Sequence[Scale
                  order_date: date, policy: Policy,
                  min_dose_lookup: MinDoseLookup = terminology_min_dose) -> TrdResult:
     """Apply §2 to the patient's medication exposures and depression scores for one order."""
+    exposures = list(exposures)
     trials = [_evaluate(group, scores, order_date, policy, min_dose_lookup)
               for group in _trial_groups(exposures, order_date, policy)]
+    trials += [_course(group, scores, order_date, policy) for group in _course_groups(exposures, order_date, policy)]
     trials.sort(key=lambda t: (t.start is None, t.start or date.min, t.ingredient))
     key = (lambda t: t.mechanism_class) if policy.require_distinct_classes else (lambda t: t.ingredient)
     representatives: dict[str, str] = {}
@@ -123,18 +130,46 @@ def _trial_groups(exposures: Iterable[MedicationExposure], order_date: date,
     for ingredient, records in by_ingredient.items():
         dated = sorted((e for e in records if e.start), key=lambda e: e.start)
         undated = [e for e in records if not e.start]
-        merged: list[list[MedicationExposure]] = []
-        last_day = date.min  # _last_day(merged[-1]), kept up to date so merging stays linear
-        for exposure in dated:
-            if ingredient and merged and (exposure.start - last_day).days <= policy.trial_gap_days:
-                merged[-1].append(exposure)
-                last_day = max(last_day, _last_day([exposure], order_date))
-            else:
-                merged.append([exposure])
-                last_day = _last_day([exposure], order_date)
+        merged = _merged(dated, policy.trial_gap_days, order_date) if ingredient else [[e] for e in dated]
         groups += merged + ([undated] if undated and ingredient else [[e] for e in undated])
     cutoff = order_date - timedelta(days=policy.lookback_days)
     return [g for g in groups if not any(e.start or e.end for e in g) or _last_day(g, order_date) >= cutoff]
+
+
+def _course_groups(exposures: Sequence[MedicationExposure], order_date: date,
+                   policy: Policy) -> list[list[MedicationExposure]]:
+    """Dated esketamine / ketamine records up to the order date, one group per course."""
+    cutoff = order_date - timedelta(days=policy.lookback_days)
+    groups: list[list[MedicationExposure]] = []
+    for drug in COURSE_DRUGS:
+        dated = sorted((e for e in exposures if e.ingredient == drug and e.start and e.start <= order_date
+                        and e.status not in IGNORED_STATUSES), key=lambda e: e.start)
+        groups += _merged(dated, policy.course_gap_days, order_date)
+    return [g for g in groups if _last_day(g, order_date) >= cutoff]
+
+
+def _merged(dated: Sequence[MedicationExposure], gap_days: int, order_date: date) -> list[list[MedicationExposure]]:
+    """Records sorted by start, merged while the gap to the group's last day is <= ``gap_days``."""
+    merged: list[list[MedicationExposure]] = []
+    last_day = date.min  # _last_day(merged[-1]), kept up to date so merging stays linear
+    for exposure in dated:
+        if merged and (exposure.start - last_day).days <= gap_days:
+            merged[-1].append(exposure)
+            last_day = max(last_day, _last_day([exposure], order_date))
+        else:
+            merged.append([exposure])
+            last_day = _last_day([exposure], order_date)
+    return merged
+
+
+def _course(group: list[MedicationExposure], scores: Sequence[ScaleScore], order_date: date,
+            policy: Policy) -> Trial:
+    """A prior course as a table row: dates, sessions, score change when a pair exists."""
+    start, end = group[0].start, min(_last_day(group, order_date), order_date)
+    return Trial(ingredient=f"prior {group[0].ingredient} course", mechanism_class=group[0].mechanism_class,
+                 start=start, end=end, ongoing=False, max_daily_dose_mg=None, min_daily_dose_mg=None,
+                 days=(end - start).days, scores=_score_pair(scores, start, end, policy), verdict=NOT_COUNTED,
+                 reasons=("a prior course, never an antidepressant trial",), sessions=len(group))
 
 
 def _notes(group: Sequence[MedicationExposure], *prefixes: str, exclude: bool = False) -> list[str]:
@@ -157,9 +192,10 @@ def _evaluate(group: list[MedicationExposure], scores: Sequence[ScaleScore], ord
     base = dict(ingredient=ingredient or "unidentified medication", mechanism_class=mechanism_class,
                 start=start, end=end, ongoing=any(e.end is None and e.status == "active" for e in group),
                 max_daily_dose_mg=max_dose, days=days, scores=None)
-    if ingredient is None:
-        return Trial(**base, min_daily_dose_mg=None, verdict=NOT_COUNTED,
-                     reasons=tuple(_notes(group, "medication")) or ("medication not identified",))
+    if ingredient is None:  # §2.9 v2: an unidentified medicine is an unknown trial, never dropped
+        return Trial(**base, min_daily_dose_mg=None, verdict=UNKNOWN,
+                     unknown=("which medicine this is: " + "; ".join(_notes(group, "medication") or
+                                                                   ["medication not identified"]),))
     min_dose = min_dose_lookup(ingredient)
     base["min_daily_dose_mg"] = min_dose
     if "antidepressant" not in group[0].roles and not policy.count_augmentation:
@@ -225,5 +261,9 @@ def _missing_scores(start: date | None, end: date, policy: Policy) -> str:
     if start is None:
         return "depression scores (no start date to place them)"
     (b_from, b_to), (f_from, f_to) = _windows(start, end, policy)
+    # A window never ends before it starts (§2.9 v2): with a documented end this early, the
+    # follow-up is due from start + 28 d and the trial's real end needs documenting too.
+    followup = (f"{f_from.isoformat()} to {f_to.isoformat()}" if f_to >= f_from
+                else f"from {f_from.isoformat()}, and the trial's end date")
     return (f"a baseline score ({b_from.isoformat()} to {b_to.isoformat()}) and a follow-up score "
-            f"on the same scale ({f_from.isoformat()} to {f_to.isoformat()})")
+            f"on the same scale ({followup})")

@@ -1,6 +1,7 @@
 """The TRD card (topics ``trd-criteria-*``): decision, evidence table, what to document."""
 from __future__ import annotations
 
+from fhir_mappings import terminology
 from hooks.cards import Finding, day, md, names, table
 from hooks.policy import Policy
 from hooks.trd import FAILED, INSUFFICIENT, MET, NOT_COUNTED, UNKNOWN, Trial, TrdResult
@@ -10,10 +11,22 @@ HEADERS = ("Ingredient", "Class", "Dates", "Max daily dose vs minimum", "Weeks",
            "Scale: baseline → follow-up (change)", "Verdict")
 
 
-def trd_finding(result: TrdResult, drug: str, policy: Policy) -> Finding:
-    """The one TRD card of an in-scope order; always returned so the evidence is visible."""
+BIPOLAR = "bipolar disorder documented: TRD criteria apply to MDD"  # decision-rules §2.10 (v2)
+SHORT = {MET: "TRD criteria met ({c} confirmed)", INSUFFICIENT: "TRD criteria unconfirmed ({c} + {p} possible)",
+         "not-met": "TRD criteria not met ({c} of {n})"}
+
+
+def trd_finding(result: TrdResult, drug: str, policy: Policy, bipolar: tuple[str, ...] = ()) -> Finding:
+    """The one TRD card of a response; always returned so the evidence is visible.
+
+    ``bipolar`` names the bipolar Conditions documented (§2.10 v2): the verdict stands, the card is
+    at least a warning and says the criteria apply to MDD.
+    """
     distinct = " in distinct classes" if policy.require_distinct_classes else ""
-    if result.verdict == MET:
+    if bipolar:
+        short = SHORT[result.verdict].format(c=result.confirmed, p=result.possible, n=policy.min_trials)
+        summary = f"{short}; {BIPOLAR}"
+    elif result.verdict == MET:
         prefix = f"TRD criteria met: {result.confirmed} adequate failed trials{distinct} ("
         summary = prefix + names(result.failed_ingredients, 137 - len(prefix)) + ")"
     elif result.verdict == INSUFFICIENT:
@@ -23,6 +36,9 @@ def trd_finding(result: TrdResult, drug: str, policy: Policy) -> Finding:
         summary = (f"TRD criteria not met: {result.confirmed} of {policy.min_trials} adequate failed "
                    f"antidepressant trials{distinct} documented")
     parts = [_decision(result, policy)]
+    if bipolar:
+        parts.insert(0, f"**Bipolar disorder documented** ({md(', '.join(bipolar))}): TRD criteria are defined "
+                        "for major depressive disorder; the verdict below applies to MDD only.")
     if result.trials:
         parts.append(table(HEADERS, (_row(t) for t in result.trials)))
     else:
@@ -34,7 +50,7 @@ def trd_finding(result: TrdResult, drug: str, policy: Policy) -> Finding:
     label = "SPRAVATO label" if drug == "esketamine" else "SPRAVATO label; no ketamine product is labeled for depression"
     parts.append(f"*Limitation of use ({label}):* the effectiveness of {drug} in preventing suicide or in "
                  "reducing suicidal ideation or behavior has not been established.")
-    indicator = "info" if result.verdict == MET else "warning"
+    indicator = "info" if result.verdict == MET and not bipolar else "warning"
     return Finding(TOPIC[result.verdict], indicator, summary, "\n\n".join(parts), "delphi")
 
 
@@ -49,7 +65,9 @@ def _decision(result: TrdResult, policy: Policy) -> str:
 
 
 def _row(trial: Trial) -> list[str]:
-    dose = "unknown" if trial.max_daily_dose_mg is None else f"{trial.max_daily_dose_mg:g} mg"
+    found = terminology.ingredient(trial.ingredient)
+    of = f" {found.dose_name}" if found and found.dose_name != found.name else ""  # a combination's component
+    dose = "unknown" if trial.max_daily_dose_mg is None else f"{trial.max_daily_dose_mg:g} mg{of}"
     minimum = "unknown" if trial.min_daily_dose_mg is None else f"{trial.min_daily_dose_mg:g} mg"
     weeks = "unknown" if trial.days is None else f"{trial.days / 7:.1f}"
     end = f"{day(trial.end)} (ongoing)" if trial.ongoing else day(trial.end)
@@ -66,5 +84,7 @@ def _row(trial: Trial) -> list[str]:
     else:
         label = "not counted: " if trial.verdict == NOT_COUNTED else "not a failure: "
         verdict = label + md("; ".join(trial.reasons))
+    if trial.sessions is not None:
+        dose = f"{trial.sessions} session(s)"
     return [md(trial.ingredient), md(trial.mechanism_class or "unknown"), f"{day(trial.start)} to {end}",
             f"{dose} vs ≥ {minimum}" if trial.verdict != NOT_COUNTED else dose, weeks, scores, verdict]

@@ -13,6 +13,8 @@ CHECKS = {
     "conditions": (BOTH, "contraindicated conditions (aneurysm, arteriovenous malformation, intracerebral "
                          "hemorrhage), bipolar or psychotic disorders, pregnancy and substance use disorder"),
     "allergies": (BOTH, "hypersensitivity to esketamine or ketamine"),
+    "surveys": (BOTH, "depression scores known only by their text (survey observations under codes the "
+                      "service does not know): the TRD card may miss a trial's response"),
     # Required keys appear here only when read in part (paging cut short): the TRD card may miss trials.
     "medicationStatements": (BOTH, "antidepressant trials and interacting medicines beyond the pages read"),
     "medicationRequests": (BOTH, "antidepressant trials and interacting medicines beyond the pages read"),

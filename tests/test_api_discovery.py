@@ -26,9 +26,20 @@ def test_usage_requirements_state_the_policy_in_use(client, app):
 def test_configured_scale_codes_join_the_depression_score_template():
     from cds_service import create_app
 
-    app = create_app({"auth": "off", "scale_codes": "http://loinc.org|99999-9=MADRS"})
+    app = create_app({"auth": "off", "scale_codes": "http://loinc.org|99999-9=MADRS,http://site|HAMD=HAM-D"})
     services = app.test_client().get("/cds-services").get_json()["services"]
-    assert "http://loinc.org|99999-9" in services[0]["prefetch"]["depressionScores"]
+    template = services[0]["prefetch"]["depressionScores"]
+    # a plain system|code token, as EHRs and FHIR servers match it (decision-rules §2.9 v2)
+    assert ",http://loinc.org|99999-9,http://site|HAMD&_sort=-date" in template and "=" not in template.split("code=")[1].split("&")[0]
+
+
+def test_surveys_key_is_on_by_default_and_a_setting_turns_it_off():
+    from cds_service import create_app
+
+    on = create_app({"auth": "off"}).test_client().get("/cds-services").get_json()["services"][0]["prefetch"]
+    assert on["surveys"] == "Observation?patient={{context.patientId}}&category=survey&_sort=-date&_count=100"
+    off = create_app({"auth": "off", "surveys": "off"}).test_client().get("/cds-services").get_json()
+    assert "surveys" not in off["services"][0]["prefetch"]
 
 
 def test_health_and_readiness(client):

@@ -52,3 +52,25 @@ def test_partly_read_conditions_still_give_the_contraindication(client):
     assert ("contraindication", "critical") in found
     unavailable = next(card for card in cards if card["source"]["topic"]["code"] == "data-unavailable")
     assert "read in part: conditions" in unavailable["summary"]
+
+
+def _trd_detail(client, name: str) -> str:
+    request = fixtures.load_request_file(name) if name.endswith(".json") else fixtures.load_request(name, "order-sign")
+    cards = client.post(f"/cds-services/ketamine-esketamine-{request['hook']}", json=request).get_json()["cards"]
+    return next(c["detail"] for c in cards if c["source"]["topic"]["code"].startswith("trd-criteria-"))
+
+
+@pytest.mark.parametrize("name, row", [
+    ("refills-monthly", "| venlafaxine | SNRI | 2026-05-04 to 2026-08-02 | 150 mg vs ≥ 75 mg | 12.9 |"),
+    ("auvelity", "| dextromethorphan-bupropion | NMDA antagonist + NDRI | 2026-05-04 to 2026-11-20 (ongoing) | "
+                 "90 mg dextromethorphan vs ≥ 90 mg |"),
+    ("olanzapine-fluoxetine", "| fluoxetine | SSRI | 2026-05-04 to 2026-11-20 (ongoing) | 25 mg vs ≥ 20 mg |"),
+    ("brand-names", "| venlafaxine | SNRI | 2026-05-04 to 2026-11-20 (ongoing) | 150 mg vs ≥ 75 mg |"),
+    ("prior-esketamine-course", "| prior esketamine course | NMDA receptor antagonist | 2026-01-24 to 2026-02-04 | "
+                                "4 session(s) | 1.6 | no pair | not counted: a prior course"),
+    ("history-reference-unresolved", "- unidentified medication (2026-05-04 to 2026-11-20): which medicine this is: "
+                                     "medication: reference 'Medication/trd-cds-missing-medication' not resolved"),
+])
+def test_real_chart_data_rows(client, name, row):
+    """decision-rules §2.9 v2, through the app with the fixture's prefetch."""
+    assert row in _trd_detail(client, name)

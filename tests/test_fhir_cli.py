@@ -128,3 +128,40 @@ def test_fixtures_load_rejects_unknown_names_and_server_errors(http, capsys, fak
     http.post(FHIR, status=400, json={"resourceType": "OperationOutcome", "issue": [{"diagnostics": "bad"}]})
     assert main(["fixtures", "load", "--fhir-server", FHIR, "--patient", "alice", "--bearer", "t"]) == 1
     assert "HTTP 400: bad" in capsys.readouterr().err
+
+
+def test_fixtures_load_fails_on_any_entry_that_is_not_2xx(http, capsys, fake_fixtures):
+    """Medplum answers a transaction 200 with a 400 per refused entry: that is an error, not 'other'."""
+    refused = {"resourceType": "Bundle", "type": "transaction-response", "entry": [
+        {"response": {"status": "400 Bad Request", "outcome": {"resourceType": "OperationOutcome", "issue": [
+            {"severity": "error", "code": "invalid", "diagnostics": "Invalid id"}]}}},
+        {"response": {"status": "201 Created"}}]}
+    http.post(FHIR, json=refused)
+    assert main(["fixtures", "load", "--fhir-server", FHIR, "--patient", "alice"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out.startswith("created 1, updated 0, failed 1")
+    assert "trd-cds: alice: entry 0 (None None) answered 400 Bad Request: Invalid id" in captured.err
+
+
+def test_fixtures_load_counts_missing_entry_responses_as_errors(http, capsys, fake_fixtures):
+    http.post(FHIR, json=transaction_response("201 Created"))  # bob has 3 entries
+    assert main(["fixtures", "load", "--fhir-server", FHIR, "--patient", "bob"]) == 1
+    assert capsys.readouterr().err.count("answered nothing: no OperationOutcome") == 2
+
+
+def test_server_assigned_ids_post_with_urn_uuid_and_rewrite_references():
+    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"resource": {"resourceType": "Patient", "id": "trd-cds-a"}, "request": {"method": "PUT", "url": "Patient/trd-cds-a"}},
+        {"resource": {"resourceType": "MedicationStatement", "id": "trd-cds-a-ms", "subject": {"reference": "Patient/trd-cds-a"},
+                      "contained": [{"resourceType": "Medication", "id": "m"}], "medicationReference": {"reference": "#m"},
+                      "informationSource": {"reference": "Practitioner/elsewhere"}},
+         "request": {"method": "PUT", "url": "MedicationStatement/trd-cds-a-ms"}}]}
+    sent = cli_fhir.server_assigned_ids(bundle)
+    patient, statement = sent["entry"]
+    assert patient["fullUrl"].startswith("urn:uuid:") and "id" not in patient["resource"]
+    assert patient["request"] == {"method": "POST", "url": "Patient"}
+    assert statement["resource"]["subject"] == {"reference": patient["fullUrl"]}
+    assert statement["resource"]["contained"][0]["id"] == "m"  # contained ids and "#m" stay
+    assert statement["resource"]["medicationReference"] == {"reference": "#m"}
+    assert statement["resource"]["informationSource"] == {"reference": "Practitioner/elsewhere"}
+    assert cli_fhir.server_assigned_ids(bundle) == sent  # the same fullUrls on every load

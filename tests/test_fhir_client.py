@@ -86,22 +86,36 @@ def test_endless_next_loop_stops(fhir):
     assert "repeats" in result.truncated
 
 
-@pytest.mark.parametrize("next_url", [
-    "https://evil.example.com/fhir/Condition?p=2",
-    "https://ehr.example.org/other/Condition?p=2",  # same host, outside the base path
-    "https://ehr.example.org/fhirx/Condition?p=2",
-    "https://ehr.example.org/fhir/../admin/export",
-    "https://ehr.example.org/fhir/%2e%2e/admin/export",
-    "https://ehr.example.org:8443/fhir/Condition?p=2",
-    "http://ehr.example.org/fhir/Condition?p=2",
-    "https://user@ehr.example.org/fhir/Condition?p=2",
-    "/fhir/Condition?p=2",
-], ids=["other host", "other path", "path prefix lookalike", "dot segments", "encoded dot segments",
-        "other port", "other scheme", "credentials", "relative"])
-def test_next_link_outside_the_base_url_is_refused_and_never_called(fhir, next_url):
-    fhir.get(f"{BASE}/Condition", json=page(["c0"], next_url))
-    with pytest.raises(FhirError, match="refused: next link"):
-        client().search("Condition?patient=1")
+@pytest.mark.parametrize("next_url, followed", [
+    ("https://evil.example.com/fhir/Condition?p=2", f"{BASE}/Condition?p=2"),  # re-based: only the query is kept
+    ("http://localhost:8080/fhir/Condition?p=2", f"{BASE}/Condition?p=2"),  # a host alias (HAPI server_address)
+    ("https://ehr.example.org:8443/fhir/Condition?p=2", f"{BASE}/Condition?p=2"),
+    ("http://proxy.internal/hapi/fhir?_getpages=8f2a&_getpagesoffset=1", f"{BASE}?_getpages=8f2a&_getpagesoffset=1"),
+    ("https://ehr.example.org/fhir/../admin/export", None),
+    ("https://ehr.example.org/fhir/%2e%2e/admin/export", None),
+    ("https://ehr.example.org/other/Observation?p=2", None),  # another resource type: not this search's page
+    ("ftp://ehr.example.org/fhir/Condition?p=2", None),
+    ("/fhir/Condition?p=2", None),
+], ids=["other host", "host alias", "other port", "HAPI getpages via a proxy", "dot segments",
+        "encoded dot segments", "other type", "other scheme", "relative"])
+def test_next_link_on_another_spelling_is_rebased_onto_fhir_server_or_paging_stops(fhir, next_url, followed):
+    """decision-rules §8 v2: the token only ever goes to fhirServer; pages read are kept."""
+    fhir.get(f"{BASE}/Condition", json=page(["c0"], next_url), match=[matchers.query_string_matcher("patient=1")])
+    if followed:
+        fhir.get(followed, json=page(["c1"]), match=[matchers.query_string_matcher(followed.split("?")[1])])
+    result = client().search("Condition?patient=1")
+    assert all(call.request.url.startswith(BASE) for call in fhir.calls)
+    if followed:
+        assert [r["id"] for r in result.resources] == ["c0", "c1"] and result.truncated is None
+    else:
+        assert [r["id"] for r in result.resources] == ["c0"] and len(fhir.calls) == 1
+        assert "not on the FHIR server's base URL" in result.truncated
+
+
+def test_latest_value_search_reads_one_page_and_is_complete(fhir):
+    fhir.get(f"{BASE}/Observation", json=page(["o0"], f"{BASE}/Observation?patient=1&_offset=20"))
+    result = client().search("Observation?patient=1&_sort=-date&_count=20", first_page_only=True)
+    assert ([r["id"] for r in result.resources], result.pages, result.truncated) == (["o0"], 1, None)
     assert len(fhir.calls) == 1
 
 

@@ -12,7 +12,7 @@ from fixtures import build
 PATIENTS = fixtures.patient_names()
 REQUESTS = fixtures.request_files()
 PREFETCH_KEYS = {"patient", "encounter", "medicationStatements", "medicationRequests", "depressionScores",
-                 "bloodPressure", "weight", "conditions", "allergies"}
+                 "bloodPressure", "weight", "conditions", "allergies", "surveys"}
 
 
 def validate(resource: dict) -> None:
@@ -99,10 +99,16 @@ def test_prefetch_is_valid_and_belongs_to_the_patient(file_name):
     for value in data.values():
         validate(value)
         if value["resourceType"] == "Bundle":
-            assert value["type"] == "searchset" and value["total"] == len(value.get("entry", []))
+            matches = [e for e in value.get("entry", []) if e["search"] == {"mode": "match"}]
+            assert value["type"] == "searchset" and value["total"] == len(matches)
             assert all(e["fullUrl"].endswith(f"/{e['resource']['resourceType']}/{e['resource']['id']}")
-                       and e["search"] == {"mode": "match"} for e in value.get("entry", []))
+                       for e in value.get("entry", []))
+            # _include=...:medication adds the referenced Medications (no subject) as "include" entries
+            assert all(e["search"] == {"mode": "include"} and e["resource"]["resourceType"] == "Medication"
+                       for e in value.get("entry", []) if e not in matches)
     for resource in prefetch_resources(request):
+        if resource["resourceType"] == "Medication":
+            continue
         assert owner(resource) == f"Patient/{context['patientId']}", resource["id"]
         assert resource["id"].startswith("trd-cds-")
 

@@ -207,3 +207,52 @@ def test_history_dose_range_keeps_its_low_end():
     daily, reasons = daily_dose_mg([{"timing": {"code": {"text": "QD"}}, "doseAndRate": [{"doseRange": dose_range}]}],
                                    "sertraline", "sertraline")
     assert (daily, reasons) == (50.0, ())
+
+
+def _refill(authored, supply=None, repeats=None, validity_end=None):
+    dispense = {}
+    if supply is not None:
+        dispense["expectedSupplyDuration"] = {"value": supply[0], "unit": supply[1], "system": UCUM,
+                                              "code": supply[1]}
+    if repeats is not None:
+        dispense["numberOfRepeatsAllowed"] = repeats
+    if validity_end:
+        dispense["validityPeriod"] = {"end": validity_end}
+    return {"resourceType": "MedicationRequest", "id": f"mr-{authored}", "status": "completed",
+            "intent": "order", "medicationCodeableConcept": rx("36437", "sertraline 100 MG Oral Tablet"),
+            "authoredOn": authored, "dispenseRequest": dispense, "dosageInstruction": [dosage(100, "mg")]}
+
+
+@pytest.mark.parametrize("dispense, end", [
+    ({"supply": (30, "d")}, date(2026, 3, 3)),
+    ({"supply": (30, "d"), "repeats": 2}, date(2026, 5, 2)),
+    ({"supply": (4, "wk")}, date(2026, 3, 1)),
+    ({"supply": (30, "d"), "validity_end": "2026-02-10"}, date(2026, 2, 10)),  # validity end wins
+    ({"supply": (0, "d")}, None), ({"supply": (30, "furlongs")}, None), ({}, None),
+])
+def test_a_request_without_an_end_lasts_its_supply(dispense, end):
+    exposure = medication_exposure(_refill("2026-02-01", **dispense))
+    assert (exposure.start, exposure.end) == (date(2026, 2, 1), end)
+    assert ("end: not documented" in exposure.unknown) == (end is None)
+
+
+@pytest.mark.parametrize("concept, ingredient, daily", [
+    ({"coding": [{"system": "urn:oid:1.2.3.local", "code": "AUV-1"}],
+      "text": "bupropion hydrochloride 105 MG / dextromethorphan hydrobromide 45 MG Extended Release Oral Tablet"},
+     "dextromethorphan-bupropion", 90),
+    (rx("2611260", "Auvelity"), "dextromethorphan-bupropion", None),  # no strength in the name: dose unknown
+    ({"text": "olanzapine 6 MG / fluoxetine 25 MG Oral Capsule"}, "fluoxetine", 50),
+])
+def test_combination_products_count_by_their_antidepressant_component(concept, ingredient, daily):
+    tablets = {"timing": {"repeat": {"frequency": 2, "period": 1, "periodUnit": "d"}},
+               "doseAndRate": [{"doseQuantity": {"value": 1, "unit": "tablet", "code": "TAB"}}]}
+    exposure = medication_exposure(statement(medicationCodeableConcept=concept, dosage=[tablets]))
+    assert (exposure.ingredient, exposure.daily_dose_mg) == (ingredient, daily)
+
+
+def test_an_absolute_medication_reference_resolves_by_its_type_and_id():
+    record = {key: value for key, value in statement().items() if key != "medicationCodeableConcept"}
+    record["medicationReference"] = {"reference": "https://ehr.example.org/fhir/Medication/m9"}
+    known = {"Medication/m9": {"resourceType": "Medication", "id": "m9", "code": rx("4493", "fluoxetine")}}
+    assert medication_exposure(record, known).ingredient == "fluoxetine"
+    assert medication_exposure(record).ingredient is None

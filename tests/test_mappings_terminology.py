@@ -5,7 +5,7 @@ import pytest
 
 from fhir_mappings import terminology as t
 
-TABLES = ("medications", "observations", "conditions", "routes")
+TABLES = ("medications", "observations", "conditions", "routes", "combinations")
 
 
 @pytest.mark.parametrize("table", TABLES)
@@ -19,7 +19,7 @@ def test_every_row_names_source_and_status(table):
 
 @pytest.mark.parametrize("table", TABLES)
 def test_one_row_per_code(table):
-    keys = [(row["system"], t.normalise_code(row["system"], row["code"])) for row in t.rows(table)]
+    keys = [(row["system"], t.normalise_code(row["system"], row["code"])) for row in t.rows(table) if row.get("code")]
     assert len(keys) == len(set(keys))
 
 
@@ -100,3 +100,40 @@ def test_text_exclusion_is_searched_once_not_once_per_match():
     started = time.thread_time()  # CPU seconds of this thread, not the machine's load
     assert t.scale_in_text("Hamilton " * 22_000 + "anxiety") is None
     assert time.thread_time() - started < 1.0
+
+
+@pytest.mark.parametrize("text, name", [
+    ("Zoloft 100 mg tablet", "sertraline"), ("LEXAPRO 10 MG TABLET", "escitalopram"),
+    ("Wellbutrin XL 300 mg", "bupropion"), ("Effexor XR 150 mg capsule", "venlafaxine"),
+    ("Cymbalta 60mg", "duloxetine"), ("Prozac", "fluoxetine"), ("Trintellix 10 mg", "vortioxetine"),
+    ("Remeron 30 mg", "mirtazapine"),
+    ("KETALAR 50 MG/ML INJECTION SOLUTION", "ketamine"), ("KETAMINE HCL 500MG/10ML", "ketamine"),
+    ("KETAMINEHCL 10 MG/ML INJ", "ketamine"), ("ketamine hydrochloride", "ketamine"),
+    ("S-ketamine 28 mg nasal", "esketamine"), ("(S)-ketamine nasal spray", "esketamine"),
+    ("esketamine hydrochloride", "esketamine"), ("Spravato 56 mg kit", "esketamine"),
+    ("Auvelity 45-105 mg ER tablet", "dextromethorphan-bupropion"),
+    ("bupropion hydrochloride 105 MG / dextromethorphan hydrobromide 45 MG Extended Release Oral Tablet",
+     "dextromethorphan-bupropion"),
+    ("olanzapine 6 MG / fluoxetine 25 MG Oral Capsule", "fluoxetine"), ("Symbyax 6/25", "fluoxetine"),
+    ("olanzapine 10 MG Oral Tablet", "olanzapine"), ("bupropion 150 MG", "bupropion"),
+])
+def test_brand_local_and_combination_names_map_to_their_ingredient(text, name):
+    assert t.ingredient_in_text(text).name == name
+
+
+def test_auvelity_is_its_own_antidepressant_dosed_by_its_dextromethorphan():
+    auvelity = t.ingredient_for_code(t.RXNORM, "2611260")
+    assert auvelity.name == "dextromethorphan-bupropion" and "antidepressant" in auvelity.roles
+    assert (auvelity.mechanism_class, auvelity.min_daily_dose_mg, auvelity.dose_name) == (
+        "NMDA antagonist + NDRI", 90, "dextromethorphan")
+
+
+
+@pytest.mark.parametrize("text, instrument", [
+    ("HAM-D 17 total", "HAM-D"), ("Hamilton Depression Rating Scale total score", "HAM-D"), ("MADRS total", "MADRS"),
+    ("HAM-D item 1: depressed mood", None), ("MADRS question 3 - inner tension", None),
+    ("Hamilton Anxiety Rating Scale", None),
+])
+def test_survey_items_are_not_read_as_scale_totals(text, instrument):
+    """The surveys key brings every survey answer (decision-rules §2.9 v2); only totals are scores."""
+    assert t.scale_in_text(text) == instrument

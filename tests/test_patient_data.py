@@ -114,11 +114,30 @@ def test_missing_keys_are_fetched_with_the_bearer_token(fhir):
 def test_no_prefetch_fetches_every_applicable_key_and_skips_encounter(fhir):
     for key in SEARCH_TYPES:
         mock_search(fhir, key)
-    fhir.get(f"{BASE}/Patient/{PATIENT}", status=404)  # a read with no resource is "no data"
+    fhir.get(f"{BASE}/Patient/{PATIENT}", json={"resourceType": "Patient", "id": PATIENT})
     gathered = run(payload())
     assert set(gathered.fetched) == set(TEMPLATES) - {"encounter"}
-    assert gathered.resources["patient"] == [] and gathered.resources["encounter"] == []
+    assert gathered.resources["patient"][0]["id"] == PATIENT and gathered.resources["encounter"] == []
     assert gathered.unavailable == {} and list(gathered.resources) == list(TEMPLATES)
+
+
+@pytest.mark.parametrize("status", [404, 410])
+def test_a_patient_the_fhir_server_does_not_know_is_412_naming_patient(fhir, status):
+    """decision-rules §8 v2: every absence would be meaningless, so no confident card."""
+    fhir.assert_all_requests_are_fired = False
+    for key in SEARCH_TYPES:
+        mock_search(fhir, key)
+    fhir.get(f"{BASE}/Patient/{PATIENT}", status=status)
+    with pytest.raises(PreconditionFailed) as raised:
+        run(payload())
+    assert raised.value.status == 412 and raised.value.issues[0][1] == "prefetch.patient"
+    assert f"Patient/{PATIENT} does not exist" in raised.value.issues[0][0]
+
+
+def test_a_missing_encounter_is_still_no_data(fhir):
+    fhir.get(f"{BASE}/Encounter/e1", status=404)
+    gathered = run(payload(full_prefetch(), encounter=True))
+    assert gathered.resources["encounter"] == [] and gathered.unavailable == {}
 
 
 def test_encounter_is_read_when_the_context_has_one(fhir):
@@ -256,7 +275,7 @@ def test_slow_server_is_cut_at_the_deadline(fhir):
 
 
 def test_searches_run_concurrently(fhir):
-    all_in_flight = threading.Barrier(8)
+    all_in_flight = threading.Barrier(len(TEMPLATES) - 1)  # every key but the encounter (no encounterId)
 
     def slow(request):
         all_in_flight.wait(timeout=2.5)  # raises BrokenBarrierError unless the 8 searches overlap
@@ -266,8 +285,8 @@ def test_searches_run_concurrently(fhir):
         return 200, {}, json.dumps(searchset(resource_type))
 
     fhir.add_callback(responses.GET, re.compile(f"{BASE}/.*"), callback=slow)
-    gathered = run(payload(), SETTINGS.replace(fhir_deadline_s=3.0, fhir_max_workers=8))
-    assert len(gathered.fetched) == len(fhir.calls) == 8
+    gathered = run(payload(), SETTINGS.replace(fhir_deadline_s=3.0, fhir_max_workers=len(TEMPLATES) - 1))
+    assert len(gathered.fetched) == len(fhir.calls) == len(TEMPLATES) - 1
     assert not gathered.unavailable and not all_in_flight.broken
 
 
@@ -318,3 +337,31 @@ def test_resolve_references_fails_soft(fhir, fake_resolve_order):
     fhir.get(f"{BASE}/Medication/m1", status=500)
     orders = [order("Medication/m1"), order("https://other.example.org/fhir/Medication/m2")]
     assert resolve_references(orders, payload(), SETTINGS, requests.Session()) == orders
+
+
+def test_history_medication_references_are_read_once_and_failures_stay_unresolved(fhir):
+    from cds_service.fhir.patient_data import Gathered, history_medications
+    statements = [{"resourceType": "MedicationStatement", "id": f"ms{n}", "medicationReference": {"reference": ref}}
+                  for n, ref in enumerate(["Medication/m1", "Medication/m1", f"{BASE}/Medication/m2",
+                                           "Medication/m3", "#contained", "Medication/in-bundle",
+                                           "https://elsewhere.example/fhir/Medication/m4"])]
+    resources = statements + [{"resourceType": "Medication", "id": "in-bundle"}]
+    fhir.get(f"{BASE}/Medication/m1", json={"resourceType": "Medication", "id": "m1"})
+    fhir.get(f"{BASE}/Medication/m2", json={"resourceType": "Medication", "id": "m2"})
+    fhir.get(f"{BASE}/Medication/m3", status=404)
+    gathered = Gathered(resources={})
+    found = history_medications(resources, payload(), SETTINGS, gathered, requests.Session())
+    assert sorted(r["id"] for r in found) == ["m1", "m2"]
+    assert len(fhir.calls) == 3 and gathered.pages == 3  # never the other server, never twice
+    assert history_medications(resources, payload(server=False), SETTINGS, Gathered(resources={})) == []
+
+
+def test_a_prefetched_latest_value_page_is_not_followed_nor_read_in_part(fhir):
+    prefetch = full_prefetch()
+    prefetch["bloodPressure"] = searchset("Observation", 20, next_url=f"{BASE}/Observation?page=2")
+    prefetch["conditions"] = searchset("Condition", 1, next_url=f"{BASE}/Condition?page=2")
+    fhir.get(f"{BASE}/Condition", json=searchset("Condition", 1))
+    gathered = gather(payload(prefetch), TEMPLATES, REQUIRED_KEYS, SETTINGS, requests.Session(),
+                      latest={"bloodPressure"})
+    assert len(fhir.calls) == 1 and gathered.partial == {}  # only conditions' second page is read
+    assert len(gathered.resources["bloodPressure"]) == 20

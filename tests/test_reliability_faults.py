@@ -43,7 +43,8 @@ KEYS = tuple(TEMPLATE["prefetch"])
 PATH = next(f"/cds-services/{s.id}" for s in SERVICES.values() if s.hook == "order-sign")
 SEARCH_KEYS = {"MedicationStatement": "medicationStatements", "MedicationRequest": "medicationRequests",
                "Condition": "conditions", "AllergyIntolerance": "allergies", "44261-6": "depressionScores",
-               "85354-9": "bloodPressure", "29463-7": "weight", "Patient": "patient", "Encounter": "encounter"}
+               "85354-9": "bloodPressure", "29463-7": "weight", "Patient": "patient", "Encounter": "encounter",
+               "Observation": "surveys"}  # the one Observation search without a code
 
 
 def plan(call: int) -> dict[str, str]:

@@ -31,11 +31,31 @@ def test_cards_are_ordered_by_indicator_then_topic():
         ("trd-criteria-not-met", "warning"), ("blood-pressure", "info")]
 
 
-def test_each_in_scope_order_gets_its_own_cards():
-    cards = advise([order("esketamine", order_ref="MedicationRequest/a"),
-                    order("esketamine", order_ref="MedicationRequest/b")], patient(), POLICY, TODAY, seed="s")
-    trd = [card for card in cards if card["source"]["topic"]["code"] == "trd-criteria-not-met"]
-    assert len(trd) == 2 and trd[0]["uuid"] != trd[1]["uuid"]
+def test_one_trd_card_per_response_and_order_cards_name_their_order():
+    orders = [replace(order("esketamine", order_ref="MedicationRequest/a"), display="Spravato 56 mg"),
+              replace(order("esketamine", order_ref="MedicationRequest/b"), display="Spravato 84 mg")]
+    cards = advise(orders, patient(), POLICY, TODAY, seed="s")
+    codes = [card["source"]["topic"]["code"] for card in cards]
+    assert codes.count("trd-criteria-not-met") == 1  # §0 v2: TRD is about the patient
+    rems = [card for card in cards if card["source"]["topic"]["code"] == "rems-prerequisites"]
+    assert len(rems) == 2 and rems[0]["uuid"] != rems[1]["uuid"]
+    assert {card["detail"].split("\n")[0] for card in rems} == {
+        "**Order:** Spravato 56 mg (MedicationRequest/a)", "**Order:** Spravato 84 mg (MedicationRequest/b)"}
+    single = advise(orders[:1], patient(), POLICY, TODAY, seed="s")
+    assert not any(card["detail"].startswith("**Order:**") for card in single)
+
+
+def test_bipolar_disorder_makes_the_trd_card_at_least_a_warning():
+    meds, scores = trials(("sertraline", "SSRI", days_ago(400)), ("bupropion", "NDRI", days_ago(200)))
+    for status in ("active", "remission", "inactive"):
+        bipolar = replace(condition("bipolar"), clinical_status=status)
+        cards = advise([order()], patient(medications=meds, scores=scores, conditions=(bipolar,)), POLICY, TODAY)
+        trd = next(card for card in cards if card["source"]["topic"]["code"] == "trd-criteria-met")
+        assert trd["indicator"] == "warning" and trd["overrideReasons"]
+        assert trd["summary"] == ("TRD criteria met (2 confirmed); bipolar disorder documented: "
+                                  "TRD criteria apply to MDD")
+    plain = advise([order()], patient(medications=meds, scores=scores), POLICY, TODAY)
+    assert ("trd-criteria-met", "info") in topics(plain)
 
 
 def test_the_order_date_anchors_the_trd_lookback():

@@ -155,12 +155,16 @@ def test_the_minimum_dose_lookup_can_be_replaced():
     assert result.trials[0].verdict == NOT_FAILED
 
 
-def test_unidentified_medicines_are_shown_but_not_counted():
+def test_unidentified_medicines_are_unknown_trials_that_can_make_p():
     record = replace(exposure(start=START), ingredient=None, mechanism_class=None, roles=frozenset(),
                      unknown=("medication: reference 'Medication/x' not resolved",))
     row = single(record, [])
-    assert (row.ingredient, row.verdict) == ("unidentified medication", NOT_COUNTED)
-    assert row.reasons == ("medication: reference 'Medication/x' not resolved",)
+    assert (row.ingredient, row.verdict) == ("unidentified medication", UNKNOWN)
+    assert row.unknown == ("which medicine this is: medication: reference 'Medication/x' not resolved",)
+    sertraline, scores = trial("sertraline", "SSRI", days_ago(400))
+    result = evaluate([sertraline, record], scores)
+    assert (result.verdict, result.confirmed, result.possible) == (INSUFFICIENT, 1, 1)
+    assert evaluate([record], []).verdict == NOT_MET  # one unknown cannot reach 2
 
 
 def test_no_antidepressant_history_is_not_met():
@@ -174,3 +178,41 @@ def test_ignored_statuses_are_the_extractors_own(status):
     record, pair = trial("sertraline", "SSRI", days_ago(200), baseline=20.0, followup=19.0)
     result = evaluate_trd([replace(record, status=status)], pair, TODAY, Policy())
     assert result.trials == ()
+
+
+def test_monthly_refills_without_end_dates_are_one_trial_by_their_supply():
+    from fhir_mappings.medications import medication_exposure
+    refills = [{"resourceType": "MedicationRequest", "id": f"mr{n}", "status": "completed", "intent": "order",
+                "medicationCodeableConcept": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm",
+                                                          "code": "36437"}], "text": "sertraline 100 MG Oral Tablet"},
+                "authoredOn": (START + timedelta(days=30 * n)).isoformat(),
+                "dispenseRequest": {"expectedSupplyDuration": {"value": 30, "unit": "days",
+                                                               "system": "http://unitsofmeasure.org", "code": "d"}},
+                "dosageInstruction": [{"timing": {"repeat": {"frequency": 1, "period": 1, "periodUnit": "d"}},
+                                       "doseAndRate": [{"doseQuantity": {"value": 100, "unit": "mg"}}]}]}
+               for n in range(3)]
+    [row] = evaluate([medication_exposure(r) for r in refills], [score(20, START), score(19, START + timedelta(days=80))]).trials
+    assert (row.start, row.end, row.days, row.verdict) == (START, START + timedelta(days=90), 90, FAILED)
+
+
+def test_a_window_to_document_never_ends_before_it_starts():
+    record = replace(exposure(start=START), end=None, unknown=("end: not documented",))
+    [row] = evaluate([record], []).trials
+    assert row.verdict == UNKNOWN
+    windows = [part for note in row.unknown for part in note.split("(")[1:]]
+    for window in windows:
+        if " to " in window:
+            first, last = window.split(")")[0].split(" to ")[:2]
+            assert first[:10] <= last[:10]
+    assert any("and the trial's end date" in note for note in row.unknown)
+
+
+def test_prior_esketamine_courses_are_rows_never_trials():
+    sessions = [exposure("esketamine", "NMDA receptor antagonist", start=days_ago(d), end=days_ago(d),
+                         roles=("nmda-antagonist",), dose=56.0) for d in (200, 196, 193, 189, 100)]
+    sertraline, scores = trial("sertraline", "SSRI", days_ago(400))
+    result = evaluate([sertraline, *sessions], scores)
+    courses = [t for t in result.trials if t.ingredient == "prior esketamine course"]
+    assert [(c.start, c.end, c.sessions, c.verdict) for c in courses] == [
+        (days_ago(200), days_ago(189), 4, NOT_COUNTED), (days_ago(100), days_ago(100), 1, NOT_COUNTED)]
+    assert (result.verdict, result.confirmed, result.possible) == (NOT_MET, 1, 0)

@@ -27,6 +27,9 @@ def register_fhir(commands: argparse._SubParsersAction) -> None:
     load.add_argument("--fhir-server", required=True, help="FHIR base URL")
     load.add_argument("--bearer", help="access token for the FHIR server")
     load.add_argument("--patient", action="append", help="fixture patient name (repeatable; default all)")
+    load.add_argument("--ids", choices=("client", "server"), default="client",
+                      help="client (default): PUT with the fixtures' trd-cds- ids; server: POST and let the "
+                           "server assign ids (e.g. Medplum, UUIDs only), printing each Patient's new id")
     load.set_defaults(func=lazy("fhir", "run_fixtures_load"))
 
     invoke = commands.add_parser("invoke", help="call the service as an EHR would and print the cards")

@@ -22,7 +22,9 @@ from cds_service.cli import keys
 from cds_service.cli.orders import ORDERS, RXNORM, UCUM
 from cds_service.config import Settings
 from cds_service.fhir.client import outcome_diagnostics
+from cds_service.fhir.wire import diagnostics
 from cds_service.fhir.patient_data import gather, render
+from cds_service.protocol.services import LATEST_VALUE_KEYS
 
 DEFAULT_USER = "Practitioner/trd-cds-demo"
 LOAD_TIMEOUT = (5.0, 120.0)
@@ -98,7 +100,7 @@ def prefetch_from_server(request: dict, templates: dict[str, str],
     A search becomes one searchset Bundle of all its pages, a read the resource or null, a failed
     query an OperationOutcome; a template whose token has no value is left out.
     """
-    gathered = gather(request, templates, (), settings)
+    gathered = gather(request, templates, (), settings, latest=LATEST_VALUE_KEYS)  # their _count: one page
     prefetch: dict = {}
     for key, template in templates.items():
         if render(template, request["context"]) is None:
@@ -124,9 +126,24 @@ def discovery_templates(service: str, service_id: str, signer: Signer | None = N
     raise CommandError(f"{url} does not offer the service {service_id}")
 
 
+@dataclass
+class LoadResult:
+    """What ``load_fixtures`` did: entry counts, failed entries, and (``ids="server"``) the ids given."""
+
+    counts: Counter
+    errors: list[str]
+    patients: dict[str, str]  # fixture Patient id → the server's "Patient/<id>"
+
+
 def load_fixtures(fhir_server: str, names: Iterable[str] | None = None, bearer: str | None = None,
-                  progress: TextIO | None = None) -> Counter:
-    """POST each fixture patient's transaction Bundle; counts of created (201) and updated (200) entries."""
+                  progress: TextIO | None = None, ids: str = "client") -> LoadResult:
+    """POST each fixture patient's transaction Bundle; counts of created (201) and updated (200) entries.
+
+    Every entry whose response is not 2xx is an error with its OperationOutcome (Medplum answers a
+    transaction 200 with a 400 per refused entry). ``ids="server"``: for servers that assign their
+    own ids (Medplum accepts only UUIDs), entries are POSTed with ``urn:uuid`` fullUrls and the
+    references between them rewritten; the Patient ids the server gave are returned.
+    """
     import fixtures
 
     known = fixtures.patient_names()
@@ -137,16 +154,60 @@ def load_fixtures(fhir_server: str, names: Iterable[str] | None = None, bearer: 
     headers = {"Content-Type": "application/fhir+json", "Accept": "application/fhir+json"}
     if bearer:
         headers["Authorization"] = f"Bearer {bearer}"
-    counts: Counter = Counter()
+    result = LoadResult(Counter(), [], {})
     base = fhir_server.rstrip("/")
     for done, name in enumerate(names, 1):
-        body = json.dumps(fixtures.load_patient_bundle(name))
-        response = _checked(requests.post(base, data=body, headers=headers, timeout=LOAD_TIMEOUT), base)
-        for entry in response.json().get("entry", []):
-            status = str(entry.get("response", {}).get("status", ""))
-            counts[{"201": "created", "200": "updated"}.get(status[:3], "other")] += 1
+        bundle = fixtures.load_patient_bundle(name)
+        sent = server_assigned_ids(bundle) if ids == "server" else bundle
+        response = _checked(requests.post(base, data=json.dumps(sent), headers=headers, timeout=LOAD_TIMEOUT), base)
+        _record(name, sent, bundle, response.json(), result)
         _progress(progress or sys.stderr, done, len(names), name)
-    return counts
+    return result
+
+
+def _record(name: str, sent: dict, original: dict, answer: dict, result: LoadResult) -> None:
+    """Count each entry's status; list every entry that is not 2xx (or missing) as an error."""
+    answers = answer.get("entry") if isinstance(answer, dict) and isinstance(answer.get("entry"), list) else []
+    for index, entry in enumerate(sent.get("entry", [])):
+        reply = answers[index] if index < len(answers) and isinstance(answers[index], dict) else {}
+        response = reply.get("response") if isinstance(reply.get("response"), dict) else {}
+        status = str(response.get("status", ""))
+        request = entry.get("request", {})
+        if status[:1] == "2":
+            result.counts[{"201": "created", "200": "updated"}.get(status[:3], "other")] += 1
+            resource = original["entry"][index].get("resource", {})
+            if resource.get("resourceType") == "Patient" and response.get("location"):
+                result.patients[resource["id"]] = _type_and_id(str(response["location"]))
+            continue
+        result.counts["failed"] += 1
+        outcome = diagnostics(response.get("outcome")) or diagnostics(reply.get("resource")) or "no OperationOutcome"
+        result.errors.append(f"{name}: entry {index} ({request.get('method')} {request.get('url')}) answered "
+                             f"{status or 'nothing'}: {outcome}")
+
+
+def _type_and_id(location: str) -> str:
+    """"Patient/123" from a Location answer ("Patient/123/_history/1", absolute or relative)."""
+    return "/".join(location.split("/_history")[0].rstrip("/").split("/")[-2:])
+
+
+def server_assigned_ids(bundle: dict) -> dict:
+    """The transaction with POST entries and ``urn:uuid`` fullUrls; references between entries rewritten."""
+    refs = [f"{e['resource']['resourceType']}/{e['resource']['id']}" for e in bundle.get("entry", [])]
+    full_urls = {ref: f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, 'urn:trd-cds:' + ref)}" for ref in refs}
+
+    def rewrite(value):
+        if isinstance(value, dict):
+            return {key: (full_urls.get(item, item) if key == "reference" and isinstance(item, str) else rewrite(item))
+                    for key, item in value.items()}
+        return [rewrite(item) for item in value] if isinstance(value, list) else value
+
+    entries = []
+    for entry in bundle.get("entry", []):
+        resource = entry["resource"]
+        own = {key: rewrite(item) for key, item in resource.items() if key != "id"}
+        entries.append({"fullUrl": full_urls[f"{resource['resourceType']}/{resource['id']}"], "resource": own,
+                        "request": {"method": "POST", "url": resource["resourceType"]}})
+    return {"resourceType": "Bundle", "type": "transaction", "entry": entries}
 
 
 def _progress(out: TextIO, done: int, total: int, label: str, width: int = 30) -> None:
@@ -179,10 +240,16 @@ def format_cards(cards: list[dict]) -> str:
 
 
 def fixtures_load_command(args: argparse.Namespace) -> int:
-    counts = load_fixtures(args.fhir_server, args.patient, args.bearer)
+    result = load_fixtures(args.fhir_server, args.patient, args.bearer, ids=args.ids)
+    counts = result.counts
     print(f"created {counts['created']}, updated {counts['updated']}"
-          + (f", other {counts['other']}" if counts["other"] else ""))
-    return 0
+          + (f", other {counts['other']}" if counts["other"] else "")
+          + (f", failed {counts['failed']}" if counts["failed"] else ""))
+    for fixture_id, server_id in sorted(result.patients.items()) if args.ids == "server" else ():
+        print(f"{fixture_id} -> {server_id}")
+    for error in result.errors:
+        print(f"trd-cds: {error}", file=sys.stderr)
+    return 1 if result.errors else 0
 
 
 def invoke_command(args: argparse.Namespace) -> int:

@@ -2,7 +2,8 @@
 
 Every request passes through ``FhirClient._get``, with (connect, read) timeouts clipped to the
 hook call's ``Deadline``. Errors are typed per HTTP status, as in fhir-py. The bearer token is
-sent only to ``base_url`` and the ``next`` links under it, and is never logged. Bodies are read up
+sent only to ``base_url`` and the ``next`` links under it (re-based onto it when the server
+spells its base differently), and is never logged. Bodies are read up
 to ``fhir_max_response_bytes``; the shared session keeps no cookies (its callers are many users).
 """
 from __future__ import annotations
@@ -22,7 +23,7 @@ from urllib3.exceptions import ReadTimeoutError
 
 from cds_service.config import Settings
 from cds_service.fhir.wire import (bundle_resources, diagnostics, indexed_entries, next_link,  # noqa: F401
-                                   outcome_diagnostics, parse_json, retry_after_seconds, under_base)
+                                   outcome_diagnostics, parse_json, rebased, retry_after_seconds)
 
 log = logging.getLogger(__name__)
 
@@ -130,22 +131,36 @@ class FhirClient:
             raise FhirError(f"malformed: {resource_type} read returned {resource.get('resourceType')}")
         return resource
 
-    def search(self, relative_query: str) -> SearchResult:
-        """Run a search and follow its ``next`` links; the entry resources of every page."""
-        url = f"{self.base_url}/{relative_query.lstrip('/')}"
-        return self.follow(self._get_bundle(url), pages=1, seen={url})
+    def search(self, relative_query: str, first_page_only: bool = False) -> SearchResult:
+        """Run a search and follow its ``next`` links; the entry resources of every page.
 
-    def follow(self, bundle: dict, pages: int = 0, seen: set[str] | None = None) -> SearchResult:
-        """``bundle``'s resources plus those of the pages behind its ``next`` links (verbatim)."""
+        ``first_page_only``: latest-value data sorted newest first, where one page is the answer
+        (decision-rules §8 v2): further pages are not read and the result is not "read in part".
+        """
+        url = f"{self.base_url}/{relative_query.lstrip('/')}"
+        bundle = self._get_bundle(url)
+        if first_page_only:
+            return SearchResult(bundle_resources(bundle), 1, None)
+        return self.follow(bundle, pages=1, seen={url}, resource_type=relative_query.lstrip("/").split("?")[0])
+
+    def follow(self, bundle: dict, pages: int = 0, seen: set[str] | None = None,
+               resource_type: str | None = None) -> SearchResult:
+        """``bundle``'s resources plus those of the pages behind its ``next`` links.
+
+        A link to this base under another spelling is re-based onto ``base_url`` (``rebased``);
+        one that cannot be keeps the pages read and says why (never a request elsewhere).
+        """
         seen = set(seen or ())
         resources = bundle_resources(bundle)
-        while (url := next_link(bundle)) is not None:
+        resource_type = resource_type or next((r.get("resourceType") for r in resources), None)
+        while (link := next_link(bundle)) is not None:
+            url = rebased(link, self.base_url, resource_type)
+            if url is None:
+                return SearchResult(resources, pages, "paging stopped: next link is not on the FHIR server's base URL")
             if url in seen:
                 return SearchResult(resources, pages, "paging stopped: next link repeats")
             if pages >= self.settings.fhir_max_pages:
                 return SearchResult(resources, pages, f"paging stopped after {pages} pages")
-            if not under_base(url, self.base_url):
-                raise FhirError("refused: next link points outside the FHIR server's base URL")
             seen.add(url)
             bundle = self._get_bundle(url)
             resources.extend(bundle_resources(bundle))

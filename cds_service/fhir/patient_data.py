@@ -44,9 +44,20 @@ class Gathered:
     timed_out: set[str] = field(default_factory=set)  # keys whose reads ran out of time
 
 
+class UnknownPatient(FhirError):
+    """The FHIR server says the context patient does not exist (404 / 410 on ``Patient/{id}``)."""
+
+
 def gather(payload: dict, templates: dict[str, str], required: Iterable[str], settings: Settings,
-           session: requests.Session | None = None, deadline: Deadline | None = None) -> Gathered:
-    """Every template key's resources, from prefetch or ``fhirServer`` (raises 400 / 412)."""
+           session: requests.Session | None = None, deadline: Deadline | None = None,
+           latest: Iterable[str] = ()) -> Gathered:
+    """Every template key's resources, from prefetch or ``fhirServer`` (raises 400 / 412).
+
+    ``latest`` names latest-value keys (sorted newest first): only their first page is read, and
+    a prefetched first page is not followed (decision-rules §8 v2). A patient the FHIR server does
+    not know is a 412 naming ``patient`` (§8 v2): every absence would be meaningless.
+    """
+    latest = frozenset(latest)
     context = payload.get("context") or {}
     patient_id = context.get("patientId")
     prefetch = payload.get("prefetch") or {}
@@ -59,7 +70,7 @@ def gather(payload: dict, templates: dict[str, str], required: Iterable[str], se
         value = prefetch.get(key, _MISSING)
         if value is None or _is_resource(value):
             prefetched.append(key)
-            gathered.resources[key] = _use_prefetched(key, value, patient_id, client, jobs, gathered)
+            gathered.resources[key] = _use_prefetched(key, value, patient_id, client, jobs, gathered, key in latest)
             continue
         if value is not _MISSING and not _is_outcome(value):
             raise ApiError(f"prefetch.{key} must be a FHIR resource, a Bundle or null", f"prefetch.{key}")
@@ -70,7 +81,7 @@ def gather(payload: dict, templates: dict[str, str], required: Iterable[str], se
             failures[key] = ("the client's prefetch failed" if value is not _MISSING else "not prefetched")
             failures[key] += " and no usable fhirServer to query (absent, or not allowed for this client)"
         else:
-            jobs[key] = _fetch_job(client, query)
+            jobs[key] = _fetch_job(client, query, key in latest)
     gathered.prefetched = tuple(prefetched)
     results = _run(jobs, settings, client.deadline if client else None, failures, gathered)
     fetched = [key for key in templates if key in results and key not in prefetched]
@@ -87,15 +98,16 @@ def gather(payload: dict, templates: dict[str, str], required: Iterable[str], se
 
 
 def _use_prefetched(key: str, value: dict | None, patient_id: str, client: FhirClient | None,
-                    jobs: dict, gathered: Gathered) -> list[dict]:
-    """The resources of a prefetched value; a Bundle's further pages become a job when we may read them."""
+                    jobs: dict, gathered: Gathered, first_page_only: bool = False) -> list[dict]:
+    """The resources of a prefetched value; a Bundle's further pages become a job when we may read them
+    (never for latest-value keys: their first page is the answer)."""
     if value is None:
         return []
     if value.get("resourceType") != "Bundle":
         check_patient([(f"prefetch.{key}", value)], patient_id)
         return [value]
     check_patient(((f"prefetch.{key}.entry[{i}].resource", r) for i, r in indexed_entries(value)), patient_id)
-    if next_link(value) is not None:
+    if next_link(value) is not None and not first_page_only:
         if client is not None and client.has_token:
             jobs[key] = _follow_job(client, value)
         else:
@@ -103,13 +115,15 @@ def _use_prefetched(key: str, value: dict | None, patient_id: str, client: FhirC
     return bundle_resources(value)
 
 
-def _fetch_job(client: FhirClient, query: str) -> Callable[[], SearchResult]:
+def _fetch_job(client: FhirClient, query: str, first_page_only: bool = False) -> Callable[[], SearchResult]:
     def job() -> SearchResult:
         if not _READ.match(query):
-            return client.search(query)
+            return client.search(query, first_page_only)
         try:
             return SearchResult([client.read(*query.split("/"))], 1, None)
-        except FhirNotFound:  # a read with no resource is "no data", like a null prefetch
+        except FhirNotFound as error:  # a read with no resource is "no data", like a null prefetch
+            if query.startswith("Patient/"):  # ... except the context patient (§8 v2)
+                raise UnknownPatient(f"{query} does not exist on the FHIR server ({error})", error.status) from None
             return SearchResult([], 1, None)
     return job
 
@@ -139,6 +153,11 @@ def _run(jobs: dict[str, Callable[[], SearchResult]], settings: Settings, deadli
         key = futures[future]
         try:
             results[key] = future.result()
+        except UnknownPatient as error:
+            message = f"Required data 'patient' could not be obtained: {error}"
+            failed = PreconditionFailed(message, "prefetch.patient")
+            failed.issues, failed.gathered = [(message, "prefetch.patient")], gathered
+            raise failed from None
         except FhirError as error:
             failures[key] = str(error)
             if isinstance(error, FhirTimeout):
@@ -148,8 +167,8 @@ def _run(jobs: dict[str, Callable[[], SearchResult]], settings: Settings, deadli
         failures[key] = f"deadline of {deadline.seconds:g} s exceeded"
         gathered.timed_out.add(key)
         gathered.seconds[key] = time.monotonic() - started
-    gathered.pages = sum(result.pages for result in results.values())
-    gathered.fhir_seconds = time.monotonic() - started
+    gathered.pages += sum(result.pages for result in results.values())
+    gathered.fhir_seconds += time.monotonic() - started
     return results
 
 
@@ -250,6 +269,36 @@ def resolve_references(orders: Sequence, payload: dict, settings: Settings,
         medication = medications.get(medication_id)
         resolved.append(resolve_order(order, medication) if medication else order)
     return resolved
+
+
+HISTORY_TYPES = ("MedicationStatement", "MedicationRequest")
+MAX_HISTORY_MEDICATION_READS = 20  # distinct Medications read per call; the rest stay unknown trials
+
+
+def history_medications(resources: Sequence[dict], payload: dict, settings: Settings, gathered: Gathered,
+                        session: requests.Session | None = None, deadline: Deadline | None = None) -> list[dict]:
+    """Medications that history references and nobody sent (not contained, not ``_include``d),
+    read from fhirServer concurrently within the call's deadline (decision-rules §8 v2).
+
+    What cannot be read stays unresolved: the TRD rule shows it as an unknown trial (§2.9).
+    """
+    client = fhir_client(payload, settings, session, deadline)
+    if client is None:
+        return []
+    have = {f"Medication/{r.get('id')}" for r in resources if r.get("resourceType") == "Medication"}
+    wanted = sorted({medication_id for r in resources if r.get("resourceType") in HISTORY_TYPES
+                     for medication_id in [_medication_id(client, _reference(r.get("medicationReference")))]
+                     if medication_id and f"Medication/{medication_id}" not in have})
+    jobs = {f"Medication/{mid}": _fetch_job(client, f"Medication/{mid}") for mid in wanted[:MAX_HISTORY_MEDICATION_READS]}
+    failures: dict[str, str] = {}
+    results = _run(jobs, settings, client.deadline, failures, gathered)
+    for key, reason in failures.items():
+        log.info("%s read failed, history record left unresolved: %s", key, reason)
+    return [resource for result in results.values() for resource in result.resources]
+
+
+def _reference(value) -> str | None:
+    return value.get("reference") if isinstance(value, dict) and isinstance(value.get("reference"), str) else None
 
 
 def _medication_id(client: FhirClient, reference: str | None) -> str | None:

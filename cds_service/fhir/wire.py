@@ -43,6 +43,31 @@ def under_base(url: str, base_url: str) -> bool:
     return target is not None and base is not None and target[:3] == base[:3] and target[3].startswith(base[3])
 
 
+def rebased(url: str, base_url: str, resource_type: str | None = None) -> str | None:
+    """``url`` when it is under ``base_url``; else the same page on ``base_url`` when the link is
+    that FHIR base under another spelling (host alias, proxy name, HAPI's ``server_address``;
+    decision-rules §8 v2): a search page whose path ends in ``/<resource_type>``, or HAPI's
+    ``{base}?_getpages=…``. Only the query is kept, so the token never goes to another host.
+    None when the link cannot be re-based.
+    """
+    if under_base(url, base_url):
+        return url
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in _DEFAULT_PORTS or not parts.query:
+        return None
+    last = parts.path.rstrip("/").rsplit("/", 1)[-1]
+    if resource_type and last == resource_type:
+        candidate = f"{base_url.rstrip('/')}/{resource_type}?{parts.query}"
+    elif "_getpages=" in parts.query:
+        candidate = f"{base_url.rstrip('/')}?{parts.query}"
+    else:
+        return None
+    return candidate if under_base(candidate, base_url) else None
+
+
 def _origin_and_path(url: str) -> tuple[str, str, int, str] | None:
     try:
         parts = urlsplit(url)

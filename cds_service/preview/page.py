@@ -19,7 +19,7 @@ from markupsafe import Markup
 import fixtures
 from cds_service.config import PREFIX, ConfigError, Settings
 from cds_service.errors import ApiError
-from cds_service.protocol.services import REQUIRED_KEYS, prefetch_templates
+from cds_service.protocol.services import REQUIRED_KEYS, configured_templates
 from fixtures import build
 
 preview = Blueprint("preview", __name__, template_folder="templates", static_folder="static",
@@ -83,7 +83,7 @@ def hook_request(choice: Choice) -> dict:
 @preview.get("/preview")
 def page():
     settings = current_app.extensions["trd_cds"].settings
-    optional_keys = [key for key in prefetch_templates(settings.scale_codes) if key not in REQUIRED_KEYS]
+    optional_keys = [key for key in configured_templates(settings) if key not in REQUIRED_KEYS]
     choice = Choice.from_args(request.args, optional_keys)
     payload = hook_request(choice)
     service_id = f"ketamine-esketamine-{choice.hook}"

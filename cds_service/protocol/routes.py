@@ -14,7 +14,7 @@ from cds_service.errors import ApiError, PreconditionFailed
 from cds_service.fhir import egress, patient_data
 from cds_service.ops import metrics
 from cds_service.protocol import schemas
-from cds_service.protocol.services import REQUIRED_KEYS, SERVICES, discovery_document, prefetch_templates
+from cds_service.protocol.services import LATEST_VALUE_KEYS, REQUIRED_KEYS, SERVICES, configured_templates, discovery_document
 from fhir_mappings.orders import ordered_medications
 from fhir_mappings.patient import build_patient_record
 
@@ -32,7 +32,7 @@ def state():
 @cds.get("/cds-services")
 def discovery():
     settings = state().settings
-    return jsonify(discovery_document(state().policy.describe(), settings.scale_codes, settings.fhir_page_size))
+    return jsonify(discovery_document(state().policy.describe(), configured_templates(settings)))
 
 
 @cds.post("/cds-services/<service_id>")
@@ -85,9 +85,11 @@ def _advise(hook: str, payload: dict) -> tuple[list[dict], dict]:
     in_scope = hooks.in_scope(orders)
     if not in_scope:
         return [], {"status": "out-of-scope", "prefetched": [], "fetched": []}
-    templates = prefetch_templates(app_state.settings.scale_codes, app_state.settings.fhir_page_size)
-    gathered = patient_data.gather(payload, templates, REQUIRED_KEYS, app_state.settings, deadline=deadline)
+    templates = configured_templates(app_state.settings)
+    gathered = patient_data.gather(payload, templates, REQUIRED_KEYS, app_state.settings, deadline=deadline,
+                                   latest=LATEST_VALUE_KEYS)
     resources = [resource for found in gathered.resources.values() for resource in found]
+    resources += patient_data.history_medications(resources, payload, app_state.settings, gathered, deadline=deadline)
     patient = build_patient_record(context["patientId"], resources, app_state.settings.scale_code_map)
     cards = hooks.advise(in_scope, patient, app_state.policy, _as_of(in_scope), frozenset(gathered.unavailable),
                          seed=payload["hookInstance"], partial=frozenset(gathered.partial))

@@ -1,7 +1,10 @@
 """The CDS services this server offers: one registry drives discovery and dispatch.
 
 Prefetch templates keep to the CDS Hooks 2.0 recommended query subset (reference search
-parameters, token equality, ``_count``, ``_sort``; no ``_include``) so HAPI FHIR accepts them.
+parameters, token equality, ``_count``, ``_sort``; no ``_include``: clients may drop such
+templates) so HAPI FHIR accepts them. Medications that history references are taken from the
+prefetch when the EHR includes them, else read (decision-rules §8 v2). Codes are plain
+``system|code`` tokens, never a setting's annotations.
 """
 from __future__ import annotations
 
@@ -16,6 +19,8 @@ DEFAULT_SCALE_CODES = (f"{LOINC}|44261-6", "urn:trd-cds:scale|madrs-total",
                        "urn:trd-cds:scale|hamd17-total")
 
 REQUIRED_KEYS = ("medicationStatements", "medicationRequests", "depressionScores")
+# Latest-value data: the newest page (``_sort=-date``) is enough, older pages are never read (§8 v2).
+LATEST_VALUE_KEYS = frozenset({"bloodPressure", "weight", "surveys"})
 
 CDS_HOOKS_VERSION = "2.0.1"
 
@@ -53,11 +58,20 @@ def _observations(codes: tuple[str, ...], count: int) -> str:
     return f"Observation?patient={{{{context.patientId}}}}&code={joined}&_sort=-date&_count={count}"
 
 
-def prefetch_templates(scale_codes: tuple[str, ...] = (), page_size: int = 100) -> dict[str, str]:
-    """The prefetch templates every service advertises (see docs/architecture.md)."""
+def scale_tokens(scale_codes: tuple[str, ...]) -> tuple[str, ...]:
+    """``system|code`` of each ``TRD_CDS_SCALE_CODES`` entry ("http://site|MADRS-TOT=MADRS")."""
+    return tuple(entry.rsplit("=", 1)[0] for entry in scale_codes)
+
+
+def prefetch_templates(scale_codes: tuple[str, ...] = (), page_size: int = 100, surveys: bool = True) -> dict[str, str]:
+    """The prefetch templates every service advertises (see docs/architecture.md).
+
+    ``surveys`` (on by default): the newest page of survey Observations (US Core
+    ``category=survey``), whose depression scores the TRD rule reads by their text (§2.9 v2).
+    """
     patient = "patient={{context.patientId}}"
-    scales = tuple(dict.fromkeys(DEFAULT_SCALE_CODES + scale_codes))
-    return {
+    scales = tuple(dict.fromkeys(DEFAULT_SCALE_CODES + scale_tokens(scale_codes)))
+    templates = {
         "patient": "Patient/{{context.patientId}}",
         "encounter": "Encounter/{{context.encounterId}}",
         "medicationStatements": f"MedicationStatement?{patient}&_count={page_size}",
@@ -68,10 +82,17 @@ def prefetch_templates(scale_codes: tuple[str, ...] = (), page_size: int = 100) 
         "conditions": f"Condition?{patient}&_count={page_size}",
         "allergies": f"AllergyIntolerance?{patient}&_count={page_size}",
     }
+    if surveys:
+        templates["surveys"] = f"Observation?{patient}&category=survey&_sort=-date&_count={page_size}"
+    return templates
 
 
-def discovery_document(usage_requirements: str, scale_codes: tuple[str, ...] = (), page_size: int = 100) -> dict:
-    templates = prefetch_templates(scale_codes, page_size)
+def configured_templates(settings) -> dict[str, str]:
+    """``prefetch_templates`` for the service's ``Settings`` (scale codes, page size, surveys)."""
+    return prefetch_templates(settings.scale_codes, settings.fhir_page_size, settings.surveys == "on")
+
+
+def discovery_document(usage_requirements: str, templates: dict[str, str]) -> dict:
     return {
         "services": [
             {

@@ -82,7 +82,9 @@ def fhir_server(tmp_path_factory) -> str:
 @pytest.fixture(scope="session")
 def first_load(fhir_server):
     """Entry counts of the first ``trd-cds fixtures load`` (every fixture patient)."""
-    return cli_fhir.load_fixtures(fhir_server)
+    result = cli_fhir.load_fixtures(fhir_server)
+    assert not result.errors, result.errors
+    return result.counts
 
 
 @pytest.fixture(scope="session")

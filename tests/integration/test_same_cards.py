@@ -7,13 +7,16 @@ import pytest
 
 import fixtures
 from cds_service import create_app
+from cds_service.protocol.services import prefetch_templates
 
 EXPECTED = fixtures.expected()
 
 
 def _fully_prefetched(request: dict) -> bool:
-    values = request.get("prefetch", {}).values()
-    return all(value is None or value.get("resourceType") != "OperationOutcome" for value in values)
+    prefetch = request.get("prefetch", {})
+    every_key = set(prefetch_templates()) - {"encounter"} <= set(prefetch)  # none left out
+    return every_key and all(value is None or value.get("resourceType") != "OperationOutcome"
+                             for value in prefetch.values())
 
 
 FULL = [name for name in fixtures.request_files()
