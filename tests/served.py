@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -34,6 +36,9 @@ class Instance:
         for pid in victims:
             os.kill(pid, signal.SIGKILL)
         self.process.wait(timeout=15)
+        found = re.search(r"metrics files in (\S+)", self.log())  # a killed master cannot remove its own
+        if found:
+            shutil.rmtree(found.group(1), ignore_errors=True)
 
     def stop(self) -> None:
         if self.process.poll() is None:
