@@ -18,6 +18,7 @@ from jwt import exceptions as jwt_errors
 from cds_service.auth import http_security
 from cds_service.config import Settings
 from cds_service.errors import Unauthorized
+from cds_service.ops import metrics
 from cds_service.auth.issuers import TrustedIssuer, check_auth_settings
 from cds_service.auth.jwks import JwksCache
 from cds_service.store.replay import MemoryReplayCache, ReplayCache
@@ -74,6 +75,7 @@ def _authenticate(verifier: TokenVerifier, settings: Settings) -> None:
         security_log.warning("JWT %s on %s %s: %s [%s]", mode, request.method, request.path,
                              error.message, error.field)
         if settings.auth == "on":
+            metrics.JWT_REFUSALS.labels(error.field).inc()
             raise
 
 

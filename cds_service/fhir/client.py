@@ -190,6 +190,7 @@ class FhirClient:
         cap, chunks, size = self.settings.fhir_max_response_bytes, [], 0
         too_large = FhirError(f"malformed: response larger than {cap} bytes", response.status_code)
         declared = response.headers.get("Content-Length", "").strip()
+        sock = getattr(getattr(response.raw, "connection", None), "sock", None)
         try:
             if declared.isdigit() and int(declared) > cap:
                 raise too_large

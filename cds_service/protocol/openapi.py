@@ -130,6 +130,9 @@ def build() -> dict:
         "application/json": {"schema": {"type": "object", "required": ["status"], "properties": {
             "status": {"const": "ready"}, "policyVersion": {"type": "string"}}}}}},
         _errors(**{"503": "The store cannot be written, or audit rows kept during a store fault wait for it"}))
+    paths["/metrics"] = _get("Prometheus metrics (text format; README \"Operating it\")", {
+        "description": "Counters, histograms and build information", "content": {"text/plain": {"schema": {
+            "type": "string"}}}}, _errors("401", **{"404": "Served on TRD_CDS_METRICS_BIND instead, or off"}))
     paths["/openapi.json"] = _get("This document", {"description": "OpenAPI 3.1", "content": {
         "application/json": {"schema": {"type": "object"}}}})
     return {

@@ -12,6 +12,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 import hooks
 from cds_service.errors import ApiError, PreconditionFailed
 from cds_service.fhir import egress, patient_data
+from cds_service.ops import metrics
 from cds_service.protocol import schemas
 from cds_service.protocol.services import LATEST_VALUE_KEYS, REQUIRED_KEYS, SERVICES, configured_templates, discovery_document
 from fhir_mappings.orders import ordered_medications
@@ -50,6 +51,7 @@ def invoke(service_id: str):
         _log_call(patient_data.call_summary(getattr(error, "gathered", None), status=412), payload, service, started, 0)
         raise
     _log_call(summary, payload, service, started, len(cards))
+    metrics.cards(service.id, cards)
     if cards:
         _audit(service, payload, cards)
     return jsonify({"cards": cards})
@@ -58,7 +60,7 @@ def invoke(service_id: str):
 def _log_call(summary: dict, payload: dict, service, started: float, cards: int) -> None:
     summary.update(service=service.id, hookInstance=payload["hookInstance"], cards=cards,
                    ms=round((time.monotonic() - started) * 1000, 1))
-    call_log.info(json.dumps(summary, sort_keys=True))
+    call_log.info(json.dumps(summary, sort_keys=True), extra={"fields": summary})
 
 
 def _usable_server(payload: dict) -> dict:
@@ -119,6 +121,7 @@ def feedback(service_id: str):
     schemas.validate("feedback", document)
     schemas.check_feedback_timestamps(document)
     result = state().store.record_feedback(service.id, document["feedback"], g.get("issuer"))
+    metrics.feedback(service.id, result.stored, result.duplicates, result.unknown_cards)
     return jsonify({"stored": result.stored, "duplicates": result.duplicates,
                     "unknownCards": result.unknown_cards})
 

@@ -5,7 +5,8 @@ cannot be written: the row is kept in memory (at most ``backlog`` rows per worke
 background thread retries the oldest until the store takes it. Each failure is logged on
 ``trd_cds.audit`` with its hookInstance; a row dropped because the backlog is full, or still kept
 when the process exits, is logged there as LOST. ``pending``, ``lost`` and ``failed_writes`` are
-the counters to export.
+exported as ``trd_cds_audit_rows_pending``, ``trd_cds_audit_rows_lost_total`` and
+``trd_cds_audit_write_failures_total`` (cds_service/ops/metrics.py).
 """
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ import threading
 import time
 import weakref
 from collections import deque
+
+from cds_service.ops import metrics
 
 log = logging.getLogger("trd_cds.audit")
 BACKLOG = 10_000
@@ -56,6 +59,7 @@ class AuditLog:
                         audit["hookInstance"], len(self._rows))
         with self._lock:
             self._rows.append(audit)
+            metrics.AUDIT_PENDING.inc()
             if len(self._rows) > self.backlog:
                 self._lose(self._rows.popleft(), "the backlog is full")
             if self._retrying is None or not self._retrying.is_alive():
@@ -79,14 +83,18 @@ class AuditLog:
             with self._lock:
                 if self._rows and self._rows[0] is audit:
                     self._rows.popleft()
+                    metrics.AUDIT_PENDING.dec()
                     written += 1
 
     def _count_failure(self) -> None:
         with self._lock:
             self.failed_writes += 1
+        metrics.AUDIT_WRITE_FAILURES.inc()
 
     def _lose(self, audit: dict, why: str) -> None:
         self.lost += 1
+        metrics.AUDIT_PENDING.dec()  # every lost row was waiting
+        metrics.AUDIT_LOST.inc()
         log.error("audit row LOST (%s): hookInstance %s, patient %s, cards %s", why, audit["hookInstance"],
                   audit["patientId"], [card["uuid"] for card in audit["cards"]])
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
 from sqlalchemy import (JSON, Boolean, Column, DateTime, Double, Engine, ForeignKey, Integer, MetaData,
                         String, Table, Text, TypeDecorator, UniqueConstraint, create_engine, delete,
                         event, exc, insert, make_url, select, text)
@@ -25,6 +26,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from cds_service.config import ConfigError
 from cds_service.errors import StoreUnavailable
+from cds_service.ops import metrics
 from cds_service.store.memory import FeedbackResult, MemoryStore
 from cds_service.store.replay import MemoryReplayCache
 
@@ -171,7 +173,11 @@ def migrate(engine: Engine, revision: str = "head") -> None:
             connection.execute(text("SELECT pg_advisory_xact_lock(hashtext('trd-cds migrations'))"))
         else:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
+        before = MigrationContext.configure(connection).get_current_revision()
         command.upgrade(alembic_config(connection), revision)
+        after = MigrationContext.configure(connection).get_current_revision()
+    if after != before:
+        log.info("database schema migrated from %s to %s", before or "(empty)", after)
 
 
 def open_store(url: str):
@@ -285,6 +291,7 @@ class SQLReplayCache:
             try:
                 return self._seen_in_database(issuer, jti, expires_at)
             except StoreUnavailable:
+                metrics.STORE_ERRORS.labels("replay_cache").inc()
                 self._fallback_until = self._clock() + REPLAY_FALLBACK_S
                 log.warning("JWT replay cache: store cannot be written; jti checked in this process only "
                             "for %d s", REPLAY_FALLBACK_S)
