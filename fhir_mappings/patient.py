@@ -8,7 +8,7 @@ from .administrations import administration_record
 from .conditions import allergy_record, condition_record, uncoded_problem
 from .medications import medication_exposure
 from .observations import breastfeeding_record, observation_records
-from .reading import as_dict, as_list, first_code, parse_date, reference, source, text
+from .reading import as_dict, as_list, first_code, last_possible_date, reference, source, text
 from .records import PatientRecord
 
 
@@ -66,7 +66,7 @@ def build_patient_record(patient_id: str, resources: Iterable[dict],
         if other:
             problems.append(f"{source(resource)}: belongs to {other}, not Patient/{patient_id}")
         elif kind == "Patient":
-            fields["birth_date"] = parse_date(resource.get("birthDate"))
+            fields["birth_date"] = last_possible_date(resource.get("birthDate"))
             fields["identifier_systems"] = frozenset(
                 text(as_dict(item).get("system")) for item in as_list(resource.get("identifier"))
             ) - {""}

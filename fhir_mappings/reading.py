@@ -1,6 +1,8 @@
 """Tolerant readers for FHIR R4 JSON dicts: they never raise, whatever the input looks like."""
 from __future__ import annotations
 
+import calendar
+
 import math
 import re
 from datetime import date
@@ -82,6 +84,16 @@ def parse_date(value: Any) -> date | None:
         return date(year, month, day)
     except ValueError:
         return None
+
+
+def last_possible_date(value: Any) -> date | None:
+    """Like ``parse_date``, but a partial date maps to the last day of its period ("2008" → 2008-12-31):
+    for a birth date, the youngest the patient may be, so age checks err on the side of caution."""
+    first = parse_date(value)
+    if first is None or not is_partial(value):
+        return first
+    month = first.month if len(text(value)) > 4 else 12
+    return date(first.year, month, calendar.monthrange(first.year, month)[1])
 
 
 def is_partial(value: Any) -> bool:

@@ -97,3 +97,10 @@ def test_scale_codes_extend_the_table_and_odd_input_is_tolerated():
     custom = {**score("o5", 28, "2025-01-01"), "code": {"coding": [{"system": "urn:site", "code": "madrs"}]}}
     record = build_patient_record("p1", [custom, None, 7, {"resourceType": "Basic"}], {"urn:site|madrs": "MADRS"})
     assert [(s.instrument, s.value) for s in record.scores] == [("MADRS", 28)]
+
+
+def test_a_partial_birth_date_is_read_as_the_youngest_the_patient_may_be():
+    """Born "2008" may be 17 on 2026-11-20: the pediatric check must not assume 18 (§7 v2)."""
+    for written, expected in (("2008", date(2008, 12, 31)), ("2008-11", date(2008, 11, 30))):
+        record = build_patient_record("p1", [{**PATIENT, "birthDate": written}])
+        assert record.birth_date == expected

@@ -1,7 +1,9 @@
 """Tolerant readers (fhir_mappings/reading.py)."""
+from datetime import date
+
 import pytest
 
-from fhir_mappings.reading import number
+from fhir_mappings.reading import last_possible_date, number
 
 
 @pytest.mark.parametrize("value, expected", [(3, 3.0), (0.5, 0.5), ("12.5", 12.5), (" 7 ", 7.0), (-2, -2.0)])
@@ -13,3 +15,11 @@ def test_number_reads_finite_numbers_and_numeric_strings(value, expected):
                                    "1e999", 1e308 * 10, 10 ** 400, True, None, "", "12 mg", [], {}])
 def test_number_refuses_non_finite_and_non_numbers(value):
     assert number(value) is None
+
+
+@pytest.mark.parametrize("value, expected", [
+    ("2008", date(2008, 12, 31)), ("2008-11", date(2008, 11, 30)), ("2024-02", date(2024, 2, 29)),
+    ("2008-11-21", date(2008, 11, 21)), ("2008-11-21T10:00:00Z", date(2008, 11, 21)), ("soon", None), (None, None),
+])
+def test_last_possible_date_of_a_partial_date_is_the_end_of_its_period(value, expected):
+    assert last_possible_date(value) == expected
