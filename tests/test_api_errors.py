@@ -213,3 +213,22 @@ def test_several_problems_are_all_named(client):
     body = _set(_set(VALID, "hookInstance", "x"), "context.patientId", DROP)
     fields = {issue["expression"][0] for issue in client.post(SELECT, json=body).get_json()["issue"]}
     assert {"hookInstance", "context.patientId"} <= fields
+
+
+SECRET = "eyJSECRETACCESSTOKEN-Smithsonian-PHI"
+
+
+@pytest.mark.parametrize("path, value, field", [
+    ("fhirAuthorization", SECRET, "fhirAuthorization"),
+    ("fhirAuthorization", {"access_token": 1, "token_type": SECRET}, "fhirAuthorization.access_token"),
+    ("prefetch", {"patient": [{"name": [{"family": SECRET}]}]}, "prefetch.patient"),
+    ("context.patientId", {"name": SECRET}, "context.patientId"),
+    ("context.userId", [SECRET], "context.userId"),
+    ("hookInstance", SECRET + " not a uuid", "hookInstance"),
+])
+def test_a_refused_value_is_never_echoed(client, path, value, field):
+    """Wrong-typed fields may hold a token or patient data: the 400 names the field, not the value."""
+    response = client.post(SELECT, json=_set(VALID, path, value))
+    assert response.status_code == 400
+    _assert_outcome(response, field)
+    assert "SECRET" not in response.get_data(as_text=True)

@@ -163,13 +163,25 @@ def _missing_property(error) -> str:
 
 
 def _message(error) -> str:
-    if error.validator == "pattern":
-        return f"{error.instance!r} does not have the required format"
-    if error.validator == "anyOf":
+    """What the field must be, from the schema only: never the value sent, which may be a token or
+    patient data (jsonschema's own messages quote it)."""
+    rule, value = error.validator, error.validator_value
+    if rule == "anyOf":
         return "needs a reason or a userComment"
-    if error.validator == "not":
+    if rule == "not":
         return "acceptedSuggestions is only allowed when outcome is 'accepted'"
-    return error.message[:300]
+    if rule == "type":
+        return f"must be of type {' or '.join(value) if isinstance(value, list) else value}"
+    if rule == "required":
+        return "is required"
+    if rule == "pattern":
+        return "does not have the required format"
+    if rule in ("enum", "const"):
+        allowed = value if rule == "enum" else [value]
+        return f"must be {' or '.join(map(repr, allowed))}"
+    if rule in ("minItems", "minimum"):
+        return f"must have at least {value} item(s)" if rule == "minItems" else f"must be at least {value}"
+    return f"does not satisfy the schema's '{rule}' rule"
 
 
 def validate(kind: str, document) -> None:
