@@ -27,19 +27,19 @@ def serve(args: argparse.Namespace) -> int:
         os.environ.setdefault("TRD_CDS_PREVIEW", "on")
         os.environ.setdefault("TRD_CDS_CORS_ORIGINS", "*")
     metrics_dir, private = _metrics_dir()
-    _check_config()
-    sys.argv = [
-        "gunicorn", "--bind", args.bind, "--workers", str(args.workers), "--threads", str(args.threads),
-        "--worker-class", "cds_service.cli.worker.BufferingWorker", "--timeout", str(args.timeout),
-        "--graceful-timeout", "10", "--max-requests", "5000", "--max-requests-jitter", "500",
-        "--access-logfile", "-", "--access-logformat", ACCESS_LOG_FORMAT,
-        "--config", "python:cds_service.ops.gunicorn_conf", "cds_service.wsgi:app",
-    ]
     master = os.getpid()
     try:
+        _check_config()
+        sys.argv = [
+            "gunicorn", "--bind", args.bind, "--workers", str(args.workers), "--threads", str(args.threads),
+            "--worker-class", "cds_service.cli.worker.BufferingWorker", "--timeout", str(args.timeout),
+            "--graceful-timeout", "10", "--max-requests", "5000", "--max-requests-jitter", "500",
+            "--access-logfile", "-", "--access-logformat", ACCESS_LOG_FORMAT,
+            "--config", "python:cds_service.ops.gunicorn_conf", "cds_service.wsgi:app",
+        ]
         run()
-    finally:
-        if private and os.getpid() == master:  # workers leave through here too
+    finally:  # a refused configuration too; workers leave through here as well
+        if private and os.getpid() == master:
             shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0
 
@@ -63,9 +63,11 @@ def _check_config() -> None:
     from cds_service.config import ConfigError
 
     try:
-        create_app()
+        app = create_app()
     except (ConfigError, ValueError) as error:
         raise SystemExit(f"trd-cds: configuration error: {error}") from None
+    store = app.extensions["trd_cds"].store
+    getattr(store, "close", lambda: None)()  # no database connection is carried across gunicorn's fork
 
 
 def routes(_args: argparse.Namespace) -> int:
@@ -83,6 +85,16 @@ def version(_args: argparse.Namespace) -> int:
     return 0
 
 
+def _at_least_one(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, not {value!r}")
+    return number
+
+
 def build_parser() -> argparse.ArgumentParser:
     env = os.environ.get
     parser = argparse.ArgumentParser(prog="trd-cds", description="Ketamine/esketamine CDS Hooks service")
@@ -90,10 +102,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve_parser = commands.add_parser("serve", help="run the service with gunicorn")
     serve_parser.add_argument("--bind", default=env("TRD_CDS_BIND", "127.0.0.1:8080"))
-    serve_parser.add_argument("--workers", type=int, default=int(env("TRD_CDS_WORKERS", "2")))
-    serve_parser.add_argument("--threads", type=int, default=int(env("TRD_CDS_THREADS", "4")))
-    serve_parser.add_argument("--timeout", type=int, default=int(env("TRD_CDS_WORKER_TIMEOUT", "30")),
-                              help="gunicorn worker timeout in seconds")
+    # string defaults go through ``type`` too, so a bad TRD_CDS_* value is refused like a bad flag
+    serve_parser.add_argument("--workers", type=_at_least_one, default=env("TRD_CDS_WORKERS", "2"),
+                              help="worker processes (env TRD_CDS_WORKERS)")
+    serve_parser.add_argument("--threads", type=_at_least_one, default=env("TRD_CDS_THREADS", "4"),
+                              help="threads per worker (env TRD_CDS_THREADS)")
+    serve_parser.add_argument("--timeout", type=_at_least_one, default=env("TRD_CDS_WORKER_TIMEOUT", "30"),
+                              help="gunicorn worker timeout in seconds (env TRD_CDS_WORKER_TIMEOUT)")
     serve_parser.add_argument("--dev", action="store_true",
                               help="development mode: auth off, preview on, CORS '*' (never in production)")
     serve_parser.set_defaults(func=serve)
