@@ -318,8 +318,9 @@ def _read_medication(client: FhirClient, medication_id: str) -> dict | None:
         return None
 
 
-def call_summary(gathered: Gathered | None, status: int | str = "ok") -> dict:
-    """Fields for the per-call JSON log line: where the data came from, FHIR cost. No token, no names."""
+def call_summary(gathered: Gathered | None, status: int = 200) -> dict:
+    """Fields for the per-call JSON log line: the HTTP status, where the data came from, FHIR cost.
+    No token, no names."""
     summary: dict = {"status": status}
     if gathered is not None:
         summary.update(prefetched=list(gathered.prefetched), fetched=list(gathered.fetched),

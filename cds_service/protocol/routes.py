@@ -84,7 +84,7 @@ def _advise(hook: str, payload: dict) -> tuple[list[dict], dict]:
         orders = patient_data.resolve_references(orders, payload, app_state.settings, deadline=deadline)
     in_scope = hooks.in_scope(orders)
     if not in_scope:
-        return [], {"status": "out-of-scope", "prefetched": [], "fetched": []}
+        return [], {"status": 200, "outOfScope": True, "prefetched": [], "fetched": []}
     templates = configured_templates(app_state.settings)
     gathered = patient_data.gather(payload, templates, REQUIRED_KEYS, app_state.settings, deadline=deadline,
                                    latest=LATEST_VALUE_KEYS)
