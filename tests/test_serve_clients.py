@@ -123,7 +123,10 @@ def test_a_stalled_body_is_answered_408_and_closed(served):
         sock.settimeout(READ_TIMEOUT_S + 10)  # generous: the server decides at READ_TIMEOUT_S (+1 s tick)
         answer = _read_all(sock)  # ends because the server closed the connection
     assert answer.startswith(b"HTTP/1.1 408 ")
-    assert json.loads(answer.split(b"\r\n\r\n", 1)[1])["issue"][0]["code"] == "timeout"
+    head, body = answer.split(b"\r\n\r\n", 1)
+    assert json.loads(body)["issue"][0]["code"] == "timeout"
+    assert json.loads(body)["issue"][0]["expression"] == ["(request)"]
+    assert b"X-Content-Type-Options: nosniff" in head and b"Cache-Control: no-store" in head
 
 
 def _chunked(data: bytes, piece: int = 65536):
@@ -145,6 +148,10 @@ def test_a_body_over_the_limit_is_413_chunked_or_not(served, body, framing):
     response = requests.post(f"{base}{PATH}", data=sent, headers={"Content-Type": "application/json"}, timeout=20)
     assert response.status_code == 413
     assert response.json()["issue"][0]["code"] == "too-long"
+    assert response.json()["issue"][0]["expression"] == ["(body)"]  # like the app's 413 and nginx's
+    assert response.headers["Content-Type"] == "application/json"
+    assert response.headers["X-Content-Type-Options"] == "nosniff" and "default-src 'none'" in \
+        response.headers["Content-Security-Policy"]
 
 
 def test_a_chunked_body_within_the_limit_is_served(served):

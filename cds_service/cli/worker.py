@@ -22,16 +22,20 @@ from gunicorn import http
 from gunicorn.workers.gthread import ThreadWorker
 
 from cds_service import load_settings
+from cds_service.auth.http_security import JSON_CSP, SECURITY_HEADERS
 from cds_service.errors import operation_outcome
 
 MAX_HEADER_BYTES = 64 * 1024
 LINGER_S = 2.0  # how long the rest of a refused upload is read and discarded
 RECV_BYTES = 64 * 1024
-_REFUSALS = {  # status → (reason phrase, diagnostics)
-    408: ("Request Timeout", "The request was not received in time"),
-    413: ("Content Too Large", "Request body too large"),
-    431: ("Request Header Fields Too Large", "Request header fields too large or unreadable"),
+_REFUSALS = {  # status → (reason phrase, diagnostics, the part of the request it names)
+    408: ("Request Timeout", "The request was not received in time", "(request)"),
+    413: ("Content Too Large", "Request body too large", "(body)"),
+    431: ("Request Header Fields Too Large", "Request header fields too large or unreadable", "(headers)"),
 }
+# the app's own error answers carry the same headers (auth/http_security.py)
+_HEADERS = "".join(f"{name}: {value}\r\n" for name, value in
+                   {**SECURITY_HEADERS, "Content-Security-Policy": JSON_CSP}.items())
 
 
 class RequestBuffer:
@@ -195,9 +199,9 @@ class BufferingWorker(ThreadWorker):
 
     def _refuse(self, conn, status: int):
         """Answer ``status`` and close; the rest of the upload is read and dropped for LINGER_S."""
-        reason, text = _REFUSALS[status]
-        body = json.dumps(operation_outcome(status, text)).encode()
-        head = (f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/fhir+json\r\n"
+        reason, text, field = _REFUSALS[status]
+        body = json.dumps(operation_outcome(status, text, field)).encode()
+        head = (f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\n{_HEADERS}"
                 f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode()
         self.log.info("trd-cds: %s %s for a request from %s", status, reason, conn.client[0])
         if not self._send(conn.sock, head + body):
