@@ -113,7 +113,7 @@ def test_feedback_with_the_discovery_aud(client, signers):
     assert failed_check(response) == "jwt.aud"
 
 
-TIME_CLAIMS = ("iat", "exp")
+TIME_CLAIMS = ("iat", "exp", "nbf")
 
 
 @pytest.mark.parametrize("claims, check", [
@@ -121,6 +121,7 @@ TIME_CLAIMS = ("iat", "exp")
     ({"exp": -120, "iat": -180}, "jwt.exp"),
     ({"iat": 600, "exp": 660}, "jwt.iat"),
     ({"iat": -3600, "exp": 60}, "jwt.iat"),  # older than jwt_max_age_s
+    ({"nbf": 600}, "jwt.nbf"),
     ({"jti": None}, "jwt.jti"),
     ({"jti": ""}, "jwt.jti"),
     ({"exp": None}, "jwt.exp"),
@@ -138,6 +139,7 @@ def test_bad_claims(client, signers, claims, check):
     ("iat", lambda now: str(now)), ("exp", lambda now: str(now + 60)), ("nbf", lambda now: str(now)),
     ("iat", lambda now: True), ("exp", lambda now: [now + 60]), ("jti", lambda now: 5),
     ("aud", lambda now: 7), ("aud", lambda now: [DISCOVERY_URL, 7]), ("iat", lambda now: float("inf")),
+    ("sub", lambda now: 5),
 ])
 def test_claim_of_the_wrong_json_type_is_a_401_naming_it(client, signers, caplog, claim, value):
     """Signed by a trusted key, yet e.g. ``"iat": "1795979439"``: 401 naming the claim, no traceback."""

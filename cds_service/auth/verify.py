@@ -29,14 +29,13 @@ _KEY_TYPES = {"ES": "EC", "RS": "RSA"}
 _DECODE_ERRORS = (
     (jwt_errors.InvalidSignatureError, "jwt.signature", "JWT signature does not verify"),
     (jwt_errors.ExpiredSignatureError, "jwt.exp", "JWT has expired"),
-    (jwt_errors.ImmatureSignatureError, "jwt.iat", "JWT is not valid yet (iat or nbf in the future)"),
     (jwt_errors.InvalidIssuedAtError, "jwt.iat", "JWT iat must be a number"),
     (jwt_errors.InvalidJTIError, "jwt.jti", "JWT jti must be a string"),
     (jwt_errors.InvalidKeyError, "jwt.kid", "the key named by kid does not fit the JWT alg"),
     (jwt_errors.PyJWTError, "Authorization", "the bearer token is not a valid JWT"),
 )
 # JSON types of the registered claims we read (RFC 7519 §4.1); any other type is a 401 naming the claim.
-_CLAIM_TYPES = {"iss": "a string", "jti": "a string", "aud": "a string or an array of strings",
+_CLAIM_TYPES = {"iss": "a string", "sub": "a string", "jti": "a string", "aud": "a string or an array of strings",
                 "exp": "a number", "iat": "a number", "nbf": "a number"}
 security_log = logging.getLogger("trd_cds.security")
 
@@ -124,6 +123,9 @@ class TokenVerifier:
             raise Unauthorized(f"JWT claim {error.claim} is required", f"jwt.{error.claim}") from None
         except jwt_errors.InvalidAudienceError:
             raise Unauthorized(f"JWT aud must be {' or '.join(audiences)}", "jwt.aud") from None
+        except jwt_errors.ImmatureSignatureError as error:  # PyJWT names the claim in its message
+            claim = "nbf" if "nbf" in str(error) else "iat"
+            raise Unauthorized(f"JWT is not valid yet ({claim} in the future)", f"jwt.{claim}") from None
         except jwt_errors.PyJWTError as error:
             field, message = next((f, m) for kind, f, m in _DECODE_ERRORS if isinstance(error, kind))
             raise Unauthorized(message, field) from None
