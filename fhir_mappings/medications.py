@@ -145,7 +145,8 @@ def medication_exposure(resource: dict, known: Mapping[str, dict] | None = None
     dosages = resource.get("dosageInstruction" if resource.get("resourceType") == "MedicationRequest"
                            else "dosage")
     name = found.name if found else None
-    daily, dose_reasons = daily_dose_mg(dosages, concept_text(concept), found.dose_name if found else None)
+    daily, dose_reasons = daily_dose_mg(dosages, concept_text(concept), found.dose_name if found else None,
+                                        found.unit_strength_mg if found else None)
     return MedicationExposure(
         source=source(resource), ingredient=name, rxcui=found.rxcui if found else None,
         mechanism_class=found.mechanism_class if found else None,

@@ -173,8 +173,9 @@ def _course(group: list[MedicationExposure], scores: Sequence[ScaleScore], order
 
 
 def _notes(group: Sequence[MedicationExposure], *prefixes: str, exclude: bool = False) -> list[str]:
-    """The extractor's ``unknown`` notes of ``group`` that start (or, with exclude, do not) with a prefix."""
-    return [n for e in group for n in e.unknown if n.startswith(prefixes) != exclude]
+    """The extractor's ``unknown`` notes of ``group`` that start (or, with exclude, do not) with a
+    prefix, each once (a statement and a request of one trial often share a note)."""
+    return list(dict.fromkeys(n for e in group for n in e.unknown if n.startswith(prefixes) != exclude))
 
 
 def _evaluate(group: list[MedicationExposure], scores: Sequence[ScaleScore], order_date: date,

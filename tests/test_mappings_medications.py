@@ -240,7 +240,12 @@ def test_a_request_without_an_end_lasts_its_supply(dispense, end):
     ({"coding": [{"system": "urn:oid:1.2.3.local", "code": "AUV-1"}],
       "text": "bupropion hydrochloride 105 MG / dextromethorphan hydrobromide 45 MG Extended Release Oral Tablet"},
      "dextromethorphan-bupropion", 90),
-    (rx("2611260", "Auvelity"), "dextromethorphan-bupropion", None),  # no strength in the name: dose unknown
+    # Auvelity by brand: its one marketed strength (data/strengths.csv), 45 mg dextromethorphan a tablet
+    (rx("2611260", "Auvelity"), "dextromethorphan-bupropion", 90),
+    ({"text": "AUVELITY"}, "dextromethorphan-bupropion", 90),
+    ({"text": "Auvelity 45 mg-105 mg ER tablet"}, "dextromethorphan-bupropion", 90),
+    ({"coding": [{"system": RXNORM, "code": "2611260"}], "text": "Auvelity 45 mg-105 mg ER tablet"},
+     "dextromethorphan-bupropion", 90),
     ({"text": "olanzapine 6 MG / fluoxetine 25 MG Oral Capsule"}, "fluoxetine", 50),
 ])
 def test_combination_products_count_by_their_antidepressant_component(concept, ingredient, daily):
@@ -256,3 +261,10 @@ def test_an_absolute_medication_reference_resolves_by_its_type_and_id():
     known = {"Medication/m9": {"resourceType": "Medication", "id": "m9", "code": rx("4493", "fluoxetine")}}
     assert medication_exposure(record, known).ingredient == "fluoxetine"
     assert medication_exposure(record).ingredient is None
+
+
+def test_a_single_strength_product_needs_its_strength_among_those_the_name_gives():
+    assert strength_mg("Auvelity 45 mg-105 mg ER tablet", "dextromethorphan", only=45.0) == 45.0
+    assert strength_mg("AUVELITY", "dextromethorphan", only=45.0) == 45.0
+    assert strength_mg("Auvelity 30 mg-60 mg", "dextromethorphan", only=45.0) is None  # not its strength
+    assert strength_mg("Auvelity 45 mg-105 mg ER tablet", "dextromethorphan") is None

@@ -216,3 +216,11 @@ def test_prior_esketamine_courses_are_rows_never_trials():
     assert [(c.start, c.end, c.sessions, c.verdict) for c in courses] == [
         (days_ago(200), days_ago(189), 4, NOT_COUNTED), (days_ago(100), days_ago(100), 1, NOT_COUNTED)]
     assert (result.verdict, result.confirmed, result.possible) == (NOT_MET, 1, 0)
+
+
+def test_a_note_shared_by_the_records_of_one_trial_is_named_once():
+    note = "dose: 1 dose units but no strength in 'Brand X'"
+    records = [exposure(start=START, end=START + timedelta(days=56), dose=None, unknown=(note,), source=f"M/{n}")
+               for n in (1, 2)]
+    [row] = evaluate(records, []).trials
+    assert row.unknown[0] == f"the daily dose ({note})"

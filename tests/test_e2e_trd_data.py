@@ -1,0 +1,40 @@
+"""TRD card through the Flask app on edited fixture charts (reviewer findings on real chart data)."""
+from __future__ import annotations
+
+import copy
+
+import fixtures
+
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+
+
+def _venlafaxine(request):
+    """met-two-classes: the venlafaxine statement and request (the sertraline statement comes first)."""
+    prefetch = request["prefetch"]
+    return ([e["resource"] for e in prefetch["medicationStatements"]["entry"]][1:]
+            + [e["resource"] for e in prefetch["medicationRequests"]["entry"]])
+
+
+def _trd(client, request):
+    response = client.post("/cds-services/ketamine-esketamine-order-sign", json=request)
+    assert response.status_code == 200, response.get_json()
+    [card] = [c for c in response.get_json()["cards"] if c["source"]["topic"]["code"].startswith("trd-")]
+    return card
+
+
+def _request():
+    return copy.deepcopy(fixtures.load_request("met-two-classes", "order-sign"))
+
+
+def test_auvelity_by_brand_at_one_tablet_twice_daily_is_an_adequate_failed_trial(client):
+    for concept in ({"text": "Auvelity 45 mg-105 mg ER tablet"}, {"text": "AUVELITY"},
+                    {"coding": [{"system": RXNORM, "code": "2611260"}], "text": "Auvelity 45 mg-105 mg ER tablet"}):
+        request = _request()
+        for record in _venlafaxine(request):
+            record["medicationCodeableConcept"] = concept
+            dosage = (record.get("dosageInstruction") or record.get("dosage"))[0]
+            dosage["doseAndRate"] = [{"doseQuantity": {"value": 1, "unit": "tablet"}}]
+            dosage["timing"] = {"repeat": {"frequency": 2, "period": 1, "periodUnit": "d"}}
+        card = _trd(client, request)
+        assert card["source"]["topic"]["code"] == "trd-criteria-met", card["detail"]
+        assert "| 90 mg dextromethorphan vs ≥ 90 mg |" in card["detail"]
