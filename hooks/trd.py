@@ -118,20 +118,21 @@ def _last_day(group: Sequence[MedicationExposure], order_date: date) -> date:
 
 def _trial_groups(exposures: Iterable[MedicationExposure], order_date: date,
                   policy: Policy) -> list[list[MedicationExposure]]:
-    """Same-ingredient records merged when the gap is <= trial_gap_days; old trials dropped.
+    """Records of one medicine merged when the gap is <= trial_gap_days; old trials dropped.
 
-    Undated records of an ingredient form one trial of their own; every unidentified record is
-    its own row.
+    One medicine: one ingredient, or (§2.9 v2) one unresolved reference or unknown code of an
+    unidentified medicine. Undated records of a medicine form one trial of their own; an
+    unidentified record with nothing to identify it is its own row.
     """
-    by_ingredient: dict[str | None, list[MedicationExposure]] = {}
+    by_medicine: dict[str | None, list[MedicationExposure]] = {}
     for exposure in filter(_relevant, exposures):
-        by_ingredient.setdefault(exposure.ingredient, []).append(exposure)
+        by_medicine.setdefault(exposure.ingredient or exposure.unidentified_as, []).append(exposure)
     groups: list[list[MedicationExposure]] = []
-    for ingredient, records in by_ingredient.items():
+    for medicine, records in by_medicine.items():
         dated = sorted((e for e in records if e.start), key=lambda e: e.start)
         undated = [e for e in records if not e.start]
-        merged = _merged(dated, policy.trial_gap_days, order_date) if ingredient else [[e] for e in dated]
-        groups += merged + ([undated] if undated and ingredient else [[e] for e in undated])
+        merged = _merged(dated, policy.trial_gap_days, order_date) if medicine else [[e] for e in dated]
+        groups += merged + ([undated] if undated and medicine else [[e] for e in undated])
     cutoff = order_date - timedelta(days=policy.lookback_days)
     return [g for g in groups if not any(e.start or e.end for e in g) or _last_day(g, order_date) >= cutoff]
 

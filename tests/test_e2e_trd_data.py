@@ -38,3 +38,15 @@ def test_auvelity_by_brand_at_one_tablet_twice_daily_is_an_adequate_failed_trial
         card = _trd(client, request)
         assert card["source"]["topic"]["code"] == "trd-criteria-met", card["detail"]
         assert "| 90 mg dextromethorphan vs ≥ 90 mg |" in card["detail"]
+
+
+def test_one_unresolved_medication_in_a_statement_and_a_request_is_one_possible_trial(client):
+    request = _request()
+    for record in _venlafaxine(request):
+        del record["medicationCodeableConcept"]
+        record["medicationReference"] = {"reference": "Medication/nope"}
+    sertraline = request["prefetch"]["medicationStatements"]["entry"][0]["resource"]
+    sertraline["dosage"][0]["doseAndRate"][0]["doseQuantity"]["value"] = 25
+    card = _trd(client, request)
+    assert card["source"]["topic"]["code"] == "trd-criteria-not-met", card["summary"]
+    assert card["detail"].count("| unidentified medication |") == 1

@@ -121,6 +121,10 @@ def test_contained_medication_and_unresolved_reference():
     missing = {**contained, "medicationReference": {"reference": "Medication/404"}}
     exposure = medication_exposure(missing)
     assert exposure.ingredient is None and "medication: reference 'Medication/404' not resolved" in exposure.unknown
+    assert exposure.unidentified_as == "Medication/404"  # records of one reference are one medicine (§2.9)
+    bare = statement(medicationCodeableConcept={"coding": [{"system": RXNORM, "code": "999999"}]})
+    assert medication_exposure(bare).unidentified_as == f"{RXNORM}|999999"
+    assert medication_exposure(statement(medicationCodeableConcept={})).unidentified_as is None
     known = {"Medication/404": {"resourceType": "Medication", "id": "404", "code": rx("4493", "fluoxetine")}}
     assert medication_exposure(missing, known).ingredient == "fluoxetine"
 

@@ -224,3 +224,19 @@ def test_a_note_shared_by_the_records_of_one_trial_is_named_once():
                for n in (1, 2)]
     [row] = evaluate(records, []).trials
     assert row.unknown[0] == f"the daily dose ({note})"
+
+
+def test_records_of_one_unresolved_reference_are_one_unknown_trial():
+    def unresolved(ref, start, end=None):
+        record = exposure(ingredient=None, mechanism_class=None, start=start, end=end, roles=(),
+                          unknown=(f"medication: reference {ref!r} not resolved",), source=f"M/{ref}-{start}")
+        return replace(record, unidentified_as=ref)
+    statement, request = unresolved("Medication/nope", START), unresolved("Medication/nope", START + timedelta(days=3))
+    failed_low_dose = trial("sertraline", "SSRI", days_ago(500), dose=25.0)
+    result = evaluate([statement, request, failed_low_dose[0]], failed_low_dose[1])
+    assert [t.ingredient for t in result.trials] == ["sertraline", "unidentified medication"]
+    assert (result.verdict, result.possible) == (NOT_MET, 1)
+    other = unresolved("Medication/other", START)
+    assert evaluate([statement, other], []).possible == 2  # two references: possibly two medicines
+    anonymous = [replace(r, unidentified_as=None) for r in (statement, request)]
+    assert evaluate(anonymous, []).possible == 2  # nothing says they are one medicine
