@@ -222,7 +222,7 @@ def _evaluate(group: list[MedicationExposure], scores: Sequence[ScaleScore], ord
         reasons.append(f"{days} days, shorter than {policy.min_trial_days} days")
     pair = _score_pair(scores, start, end, policy) if start else None
     if pair is None:
-        unknown.append(_missing_scores(start, end, policy))
+        unknown.append(_missing_scores(scores, start, end, order_date, policy))
     elif pair.baseline.value <= 0:
         unknown.append("a baseline score above 0")
     elif pair.improvement >= policy.nonresponse_improvement:
@@ -259,13 +259,25 @@ def _latest(scores: Iterable[ScaleScore]) -> ScaleScore | None:
     return max(scores, key=lambda s: (s.when, s.source), default=None)
 
 
-def _missing_scores(start: date | None, end: date, policy: Policy) -> str:
+def _missing_scores(scores: Sequence[ScaleScore], start: date | None, end: date, order_date: date,
+                    policy: Policy) -> str:
+    """Exactly the score(s) to document (§2.7): what the chart lacks for a same-scale pair."""
     if start is None:
         return "depression scores (no start date to place them)"
     (b_from, b_to), (f_from, f_to) = _windows(start, end, policy)
+    baselines = sorted({s.instrument for s in scores if b_from <= s.when <= b_to})
+    followups = sorted({s.instrument for s in scores if f_from <= s.when <= f_to})
+    f_to = min(f_to, order_date)  # no score can be documented after the order
     # A window never ends before it starts (§2.9 v2): with a documented end this early, the
     # follow-up is due from start + 28 d and the trial's real end needs documenting too.
     followup = (f"{f_from.isoformat()} to {f_to.isoformat()}" if f_to >= f_from
                 else f"from {f_from.isoformat()}, and the trial's end date")
-    return (f"a baseline score ({b_from.isoformat()} to {b_to.isoformat()}) and a follow-up score "
-            f"on the same scale ({followup})")
+    baseline = f"{b_from.isoformat()} to {b_to.isoformat()}"
+    if baselines and followups:
+        return (f"a follow-up score on {' or '.join(baselines)} ({followup}) or a baseline score on "
+                f"{' or '.join(followups)} ({baseline}): the pair must use the same scale")
+    if baselines:
+        return f"a follow-up score on {' or '.join(baselines)}, the baseline's scale ({followup})"
+    if followups:
+        return f"a baseline score on {' or '.join(followups)}, the follow-up's scale ({baseline})"
+    return f"a baseline score ({baseline}) and a follow-up score on the same scale ({followup})"

@@ -50,3 +50,16 @@ def test_one_unresolved_medication_in_a_statement_and_a_request_is_one_possible_
     card = _trd(client, request)
     assert card["source"]["topic"]["code"] == "trd-criteria-not-met", card["summary"]
     assert card["detail"].count("| unidentified medication |") == 1
+
+
+def test_to_document_asks_only_for_the_missing_follow_up_up_to_the_order_date(client):
+    request = _request()
+    for key in ("depressionScores", "surveys"):
+        bundle = request["prefetch"].get(key) or {}
+        bundle["entry"] = [e for e in bundle.get("entry", [])
+                           if not e["resource"].get("effectiveDateTime", "").startswith("2026-11-10")]
+    card = _trd(client, request)
+    assert card["source"]["topic"]["code"] == "trd-criteria-insufficient-data"
+    todo = card["detail"].split("**To document:**")[1]
+    assert "- venlafaxine (2026-05-04 to 2026-11-20): a follow-up score on PHQ-9" in todo
+    assert "baseline score" not in todo and "2026-11-20)" in todo and "2026-12-04" not in todo

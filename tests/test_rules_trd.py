@@ -240,3 +240,17 @@ def test_records_of_one_unresolved_reference_are_one_unknown_trial():
     assert evaluate([statement, other], []).possible == 2  # two references: possibly two medicines
     anonymous = [replace(r, unidentified_as=None) for r in (statement, request)]
     assert evaluate(anonymous, []).possible == 2  # nothing says they are one medicine
+
+
+def test_to_document_names_only_the_missing_score_and_no_follow_up_after_the_order():
+    record = exposure(start=START, status="active")  # ongoing: ends on the order date
+    baseline = score(19, START - timedelta(days=3))
+    [note] = single(record, [baseline]).unknown
+    assert note == (f"a follow-up score on PHQ-9, the baseline's scale "
+                    f"({(START + timedelta(days=28)).isoformat()} to {TODAY.isoformat()})")
+    [note] = single(record, [score(17, TODAY - timedelta(days=10))]).unknown
+    assert note.startswith("a baseline score on PHQ-9, the follow-up's scale (")
+    [note] = single(record, [baseline, score(17, TODAY, "MADRS")]).unknown
+    assert "a follow-up score on PHQ-9" in note and "a baseline score on MADRS" in note
+    [note] = single(record, []).unknown
+    assert note.startswith("a baseline score (") and note.endswith(f" to {TODAY.isoformat()})")
