@@ -90,3 +90,11 @@ def test_administrations_read_in_part_never_make_a_first_session(client):
     cards = _cards(client, "course-first-session", request=request)
     assert "dose-check" not in cards
     assert "read in part: medicationAdministrations" in cards["data-unavailable"]["summary"]
+
+
+def test_order_specific_cards_name_their_order_in_a_one_order_call(client):
+    request = fixtures.load_request("met-two-classes", "order-sign")
+    [entry] = request["context"]["draftOrders"]["entry"]
+    rems = _cards(client, "met-two-classes", request=request)["rems-prerequisites"]
+    assert rems["detail"].startswith("**Order:** ") and f"(MedicationRequest/{entry['resource']['id']})" in \
+        rems["detail"].split("\n")[0]
