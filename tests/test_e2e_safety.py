@@ -52,6 +52,7 @@ def test_hypertension_bp_card_names_the_condition_and_cites_the_drug_source(clie
 def test_interaction_cards_name_respiratory_risk_and_benzodiazepine_blunting(client):
     apnoea = _cards(client, "opioid-sleep-apnoea")["drug-interaction"]
     assert "Obstructive sleep apnea" in apnoea["detail"] and "respiratory depression" in apnoea["detail"]
+    assert "more)" not in apnoea["summary"]  # the opioid is the only drug: nothing more to count
     benzodiazepine = _cards(client, "benzodiazepine-supply-ketamine")["drug-interaction"]
     assert "diazepam" in benzodiazepine["detail"] and "blunt" in benzodiazepine["detail"]
 
