@@ -131,7 +131,9 @@ def medication_exposure(resource: dict, known: Mapping[str, dict] | None = None
         if concept_text(concept):
             return None
         codes = ", ".join(code for _, code in codings(concept))
-        identity = unresolved or ", ".join(f"{system}|{code}" for system, code in codings(concept)) or None
+        # a contained "#id" is local to its resource: it does not identify a medicine across records
+        identity = (unresolved if unresolved and not unresolved.startswith("#") else
+                    ", ".join(f"{system}|{code}" for system, code in codings(concept)) or None)
         unknown.append(f"medication: reference {unresolved!r} not resolved" if unresolved
                        else f"medication: code {codes} not in the table and no name" if codes
                        else "medication: no code, name or reference")

@@ -23,6 +23,8 @@ from fhir_mappings.records import MedicationExposure, ScaleScore
 from hooks.policy import Policy
 
 FAILED, NOT_FAILED, UNKNOWN, NOT_COUNTED = "failed", "not a failure", "unknown", "not counted"
+# What an unknown trial lacks, in the order the insufficient-data summary names them.
+MISSING_KINDS = ("medication name", "status", "dose", "minimum dose", "duration", "scores", "class")
 MET, NOT_MET, INSUFFICIENT = "met", "not-met", "insufficient-data"
 
 MinDoseLookup = Callable[[str], "float | None"]
@@ -57,6 +59,7 @@ class Trial:
     verdict: str  # FAILED | NOT_FAILED | UNKNOWN | NOT_COUNTED
     reasons: tuple[str, ...] = ()  # why it is not a failure / not counted
     unknown: tuple[str, ...] = ()  # what to document to decide it
+    missing: tuple[str, ...] = ()  # the kinds of data in ``unknown`` (MISSING_KINDS), for the summary
     sessions: int | None = None  # prior esketamine / ketamine course: records in the course
 
 
@@ -195,7 +198,7 @@ def _evaluate(group: list[MedicationExposure], scores: Sequence[ScaleScore], ord
                 start=start, end=end, ongoing=any(e.end is None and e.status == "active" for e in group),
                 max_daily_dose_mg=max_dose, days=days, scores=None)
     if ingredient is None:  # §2.9 v2: an unidentified medicine is an unknown trial, never dropped
-        return Trial(**base, min_daily_dose_mg=None, verdict=UNKNOWN,
+        return Trial(**base, min_daily_dose_mg=None, verdict=UNKNOWN, missing=("medication name",),
                      unknown=("which medicine this is: " + "; ".join(_notes(group, "medication") or
                                                                    ["medication not identified"]),))
     min_dose = min_dose_lookup(ingredient)
@@ -203,35 +206,37 @@ def _evaluate(group: list[MedicationExposure], scores: Sequence[ScaleScore], ord
     if "antidepressant" not in group[0].roles and not policy.count_augmentation:
         return Trial(**base, verdict=NOT_COUNTED, reasons=("augmentation agent (not counted by policy)",))
     reasons: list[str] = []
-    unknown = _notes(group, "dose", "start", "end", exclude=True)
+    todo = [("status", note) for note in _notes(group, "dose", "start", "end", exclude=True)]
     if min_dose is None:
-        unknown.append(f"minimum adequate dose of {ingredient} (not in the terminology table)")
+        todo.append(("minimum dose", f"minimum adequate dose of {ingredient} (not in the terminology table)"))
     elif max_dose is not None and max_dose >= min_dose:
         pass
     elif len(doses) < len(group):
         notes = "; ".join(_notes(group, "dose"))
-        unknown.append("the daily dose" + (f" ({notes})" if notes else ""))
+        todo.append(("dose", "the daily dose" + (f" ({notes})" if notes else "")))
     else:
         reasons.append(f"dose {max_dose:g} mg/day below the minimum {min_dose:g} mg/day")
     if days is not None and days >= policy.min_trial_days:
         pass
     elif days is None or not end_known:
         notes = "; ".join(_notes(group, "start", "end"))
-        unknown.append("the start and end dates" + (f" ({notes})" if notes else ""))
+        todo.append(("duration", "the start and end dates" + (f" ({notes})" if notes else "")))
     else:
         reasons.append(f"{days} days, shorter than {policy.min_trial_days} days")
     pair = _score_pair(scores, start, end, policy) if start else None
     if pair is None:
-        unknown.append(_missing_scores(scores, start, end, order_date, policy))
+        todo.append(("scores", _missing_scores(scores, start, end, order_date, policy)))
     elif pair.baseline.value <= 0:
-        unknown.append("a baseline score above 0")
+        todo.append(("scores", "a baseline score above 0"))
     elif pair.improvement >= policy.nonresponse_improvement:
         reasons.append(f"improved {pair.improvement:.1%} (not below {policy.nonresponse_improvement:.0%})")
     if policy.require_distinct_classes and mechanism_class is None:
-        unknown.append(f"the mechanism class of {ingredient} (terminology table)")
-    verdict = NOT_FAILED if reasons else (UNKNOWN if unknown else FAILED)
+        todo.append(("class", f"the mechanism class of {ingredient} (terminology table)"))
+    verdict = NOT_FAILED if reasons else (UNKNOWN if todo else FAILED)
+    open_items = todo if verdict == UNKNOWN else []
     return Trial(**{**base, "scores": pair}, verdict=verdict, reasons=tuple(reasons),
-                 unknown=tuple(unknown) if verdict == UNKNOWN else ())
+                 unknown=tuple(text for _, text in open_items),
+                 missing=tuple(dict.fromkeys(kind for kind, _ in open_items)))
 
 
 def _windows(start: date, end: date, policy: Policy) -> tuple[tuple[date, date], tuple[date, date]]:

@@ -63,3 +63,13 @@ def test_to_document_asks_only_for_the_missing_follow_up_up_to_the_order_date(cl
     todo = card["detail"].split("**To document:**")[1]
     assert "- venlafaxine (2026-05-04 to 2026-11-20): a follow-up score on PHQ-9" in todo
     assert "baseline score" not in todo and "2026-11-20)" in todo and "2026-12-04" not in todo
+
+
+def test_insufficient_data_summary_says_the_medication_is_what_is_missing(client):
+    request = _request()
+    for record in _venlafaxine(request):
+        del record["medicationCodeableConcept"]
+        record["medicationReference"] = {"reference": "Medication/nope"}
+    card = _trd(client, request)
+    assert card["source"]["topic"]["code"] == "trd-criteria-insufficient-data"
+    assert card["summary"].endswith("; document missing medication name")

@@ -125,6 +125,8 @@ def test_contained_medication_and_unresolved_reference():
     bare = statement(medicationCodeableConcept={"coding": [{"system": RXNORM, "code": "999999"}]})
     assert medication_exposure(bare).unidentified_as == f"{RXNORM}|999999"
     assert medication_exposure(statement(medicationCodeableConcept={})).unidentified_as is None
+    local = {**missing, "medicationReference": {"reference": "#gone"}}
+    assert medication_exposure(local).unidentified_as is None  # "#id" is local to each resource
     known = {"Medication/404": {"resourceType": "Medication", "id": "404", "code": rx("4493", "fluoxetine")}}
     assert medication_exposure(missing, known).ingredient == "fluoxetine"
 

@@ -254,3 +254,20 @@ def test_to_document_names_only_the_missing_score_and_no_follow_up_after_the_ord
     assert "a follow-up score on PHQ-9" in note and "a baseline score on MADRS" in note
     [note] = single(record, []).unknown
     assert note.startswith("a baseline score (") and note.endswith(f" to {TODAY.isoformat()})")
+
+
+def test_the_insufficient_data_summary_names_what_is_actually_missing():
+    from hooks.trd_card import trd_finding
+    exposures, scores = trials(("sertraline", "SSRI", days_ago(400)), ("bupropion", "NDRI", days_ago(200)))
+    unidentified = replace(exposures[1], ingredient=None, mechanism_class=None, roles=frozenset(),
+                           unknown=("medication: reference 'Medication/x' not resolved",))
+    summary = trd_finding(evaluate((exposures[0], unidentified), scores), "esketamine", POLICY).summary
+    assert summary.endswith("failed trials; document missing medication name")
+    no_dose = replace(exposures[1], daily_dose_mg=None)
+    summary = trd_finding(evaluate((exposures[0], no_dose), scores[:2]), "esketamine", POLICY).summary
+    assert summary.endswith("; document missing dose or scores")
+    every = (exposures[0], replace(no_dose, mechanism_class=None, end=None, status="unknown"),
+             replace(unidentified, source="M/u2"), replace(unidentified, ingredient="made-up", source="M/u3",
+                                                          roles=frozenset({"antidepressant"})))
+    summary = trd_finding(evaluate(every, scores[:2]), "esketamine", POLICY).summary
+    assert len(summary) < 140 and summary.endswith("; document the missing data listed in the detail")
