@@ -63,7 +63,8 @@ def strength_mg(name: str, ingredient: str | None = None, only: float | None = N
     With several strengths ("bupropion 105 MG / dextromethorphan 45 MG") the first after the
     ingredient's name is taken; concentrations ("140 MG/ML") are not strengths per unit.
     ``only``: the one strength a product is marketed in (data/strengths.csv); it is the strength
-    when the name gives none ("AUVELITY") or names it among others ("Auvelity 45 mg-105 mg").
+    when the name gives none ("AUVELITY") or names it among others ("Auvelity 45 mg-105 mg"). A
+    name giving other strengths only counts when it places one after the ingredient's name.
     """
     found = [(m.start(), float(m.group(1)) * MG_PER_UNIT[m.group(2).lower()])
              for m in _STRENGTH.finditer(name)]
@@ -73,7 +74,7 @@ def strength_mg(name: str, ingredient: str | None = None, only: float | None = N
     after = [mg for start, mg in found if start > at >= 0]
     if after:
         return after[0]
-    return found[0][1] if len(found) == 1 else None
+    return found[0][1] if len(found) == 1 and only is None else None
 
 
 def dose_mg(quantity: Any, name: str, ingredient: str | None,

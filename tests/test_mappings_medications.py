@@ -273,4 +273,6 @@ def test_a_single_strength_product_needs_its_strength_among_those_the_name_gives
     assert strength_mg("Auvelity 45 mg-105 mg ER tablet", "dextromethorphan", only=45.0) == 45.0
     assert strength_mg("AUVELITY", "dextromethorphan", only=45.0) == 45.0
     assert strength_mg("Auvelity 30 mg-60 mg", "dextromethorphan", only=45.0) is None  # not its strength
+    assert strength_mg("Auvelity 105 mg", "dextromethorphan", only=45.0) is None  # the bupropion strength
+    assert strength_mg("dextromethorphan 30 mg / bupropion 60 mg", "dextromethorphan", only=45.0) == 30.0
     assert strength_mg("Auvelity 45 mg-105 mg ER tablet", "dextromethorphan") is None
