@@ -57,22 +57,28 @@ def form_count(quantity: Any) -> float | None:
     return value if any(w in COUNT_UNITS for w in unit_words(quantity)) else None
 
 
-def strength_mg(name: str, ingredient: str | None = None) -> float | None:
+def strength_mg(name: str, ingredient: str | None = None, only: float | None = None) -> float | None:
     """Strength per unit from an RxNorm clinical-drug name ("sertraline 100 MG Oral Tablet" → 100).
 
     With several strengths ("bupropion 105 MG / dextromethorphan 45 MG") the first after the
     ingredient's name is taken; concentrations ("140 MG/ML") are not strengths per unit.
+    ``only``: the one strength a product is marketed in (data/strengths.csv); it is the strength
+    when the name gives none ("AUVELITY") or names it among others ("Auvelity 45 mg-105 mg"). A
+    name giving other strengths only counts when it places one after the ingredient's name.
     """
     found = [(m.start(), float(m.group(1)) * MG_PER_UNIT[m.group(2).lower()])
              for m in _STRENGTH.finditer(name)]
+    if only is not None and (not found or only in (mg for _, mg in found)):
+        return only
     at = name.lower().find(ingredient.lower()) if ingredient else -1
     after = [mg for start, mg in found if start > at >= 0]
     if after:
         return after[0]
-    return found[0][1] if len(found) == 1 else None
+    return found[0][1] if len(found) == 1 and only is None else None
 
 
-def dose_mg(quantity: Any, name: str, ingredient: str | None) -> tuple[float | None, str | None]:
+def dose_mg(quantity: Any, name: str, ingredient: str | None,
+            only: float | None = None) -> tuple[float | None, str | None]:
     """One administration in mg, or None with the reason."""
     if number(as_dict(quantity).get("value")) is None:
         return None, "dose: no dose value"
@@ -82,7 +88,7 @@ def dose_mg(quantity: Any, name: str, ingredient: str | None) -> tuple[float | N
     count = form_count(quantity)
     if count is None:
         return None, f"dose: unit {'/'.join(unit_words(quantity)) or '(none)'!r} not convertible"
-    strength = strength_mg(name, ingredient)
+    strength = strength_mg(name, ingredient, only)
     if strength is None:
         return None, f"dose: {count:g} dose units but no strength in {name!r}"
     return count * strength, None
@@ -141,11 +147,12 @@ def dose_range_open(dosage: dict) -> bool:
     return False
 
 
-def _dosage_daily_mg(dosage: dict, name: str, ingredient: str | None) -> tuple[float | None, str | None]:
+def _dosage_daily_mg(dosage: dict, name: str, ingredient: str | None,
+                     only: float | None) -> tuple[float | None, str | None]:
     instructions = text(dosage.get("text"))
     quantity = dose_quantity(dosage)
     if quantity is not None:
-        mg, reason = dose_mg(quantity, name, ingredient)
+        mg, reason = dose_mg(quantity, name, ingredient, only)
     else:
         amounts = _STRENGTH.findall(instructions)
         mg, reason = ((float(amounts[0][0]) * MG_PER_UNIT[amounts[0][1].lower()], None)
@@ -158,9 +165,10 @@ def _dosage_daily_mg(dosage: dict, name: str, ingredient: str | None) -> tuple[f
     return mg * times, None
 
 
-def daily_dose_mg(dosages: Iterable[Any], name: str, ingredient: str | None
+def daily_dose_mg(dosages: Iterable[Any], name: str, ingredient: str | None, only: float | None = None
                   ) -> tuple[float | None, tuple[str, ...]]:
-    """Highest total daily dose in mg over a list of Dosage elements, with reasons for unknowns.
+    """Highest total daily dose in mg over a list of Dosage elements, with reasons for unknowns
+    (``only``: the product's single marketed strength, see ``strength_mg``).
 
     Dosages sharing a ``sequence`` number are taken together (summed); different or missing
     sequence numbers are alternatives (the highest counts), as FHIR R4 Dosage.sequence defines.
@@ -171,7 +179,7 @@ def daily_dose_mg(dosages: Iterable[Any], name: str, ingredient: str | None
         dosage = as_dict(dosage)
         sequence = number(dosage.get("sequence"))
         key = sequence if sequence is not None else ("no sequence", index)
-        mg, reason = _dosage_daily_mg(dosage, name, ingredient)
+        mg, reason = _dosage_daily_mg(dosage, name, ingredient, only)
         if reason:
             reasons.append(reason)
         previous = totals.get(key, 0.0)

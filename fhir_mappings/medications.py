@@ -126,10 +126,14 @@ def medication_exposure(resource: dict, known: Mapping[str, dict] | None = None
     unknown = [] if status in COUNTED_STATUSES else [f"status: {status or '(none)'!r} not interpretable"]
     concept, unresolved = medication_concept(resource, known)
     found = ingredient_of(concept)
+    identity = None
     if found is None:
         if concept_text(concept):
             return None
         codes = ", ".join(code for _, code in codings(concept))
+        # a contained "#id" is local to its resource: it does not identify a medicine across records
+        identity = (unresolved if unresolved and not unresolved.startswith("#") else
+                    ", ".join(f"{system}|{code}" for system, code in codings(concept)) or None)
         unknown.append(f"medication: reference {unresolved!r} not resolved" if unresolved
                        else f"medication: code {codes} not in the table and no name" if codes
                        else "medication: no code, name or reference")
@@ -145,10 +149,11 @@ def medication_exposure(resource: dict, known: Mapping[str, dict] | None = None
     dosages = resource.get("dosageInstruction" if resource.get("resourceType") == "MedicationRequest"
                            else "dosage")
     name = found.name if found else None
-    daily, dose_reasons = daily_dose_mg(dosages, concept_text(concept), found.dose_name if found else None)
+    daily, dose_reasons = daily_dose_mg(dosages, concept_text(concept), found.dose_name if found else None,
+                                        found.unit_strength_mg if found else None)
     return MedicationExposure(
         source=source(resource), ingredient=name, rxcui=found.rxcui if found else None,
         mechanism_class=found.mechanism_class if found else None,
         roles=found.roles if found else frozenset(), status=status,
         start=start, end=None if status == "active" else end, daily_dose_mg=daily,
-        unknown=tuple(unknown) + (dose_reasons if found else ()))
+        unknown=tuple(unknown) + (dose_reasons if found else ()), unidentified_as=identity)

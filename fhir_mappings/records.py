@@ -24,6 +24,9 @@ class MedicationExposure:
     end: date | None  # None while still active
     daily_dose_mg: float | None
     unknown: tuple[str, ...] = ()  # e.g. ("dose: unit 'puff' not convertible",)
+    # An unidentified medicine's identity across records: its unresolved reference or its unknown
+    # codes ("Medication/x"); None when the record has neither (decision-rules §2.9 v2).
+    unidentified_as: str | None = None
 
 
 @dataclass(frozen=True)

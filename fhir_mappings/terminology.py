@@ -24,6 +24,7 @@ class Ingredient:
     min_daily_dose_mg: float | None  # UNVERIFIED for every drug (data/README.md)
     roles: frozenset[str]
     dose_component: str = ""  # the component whose strength is the dose (combinations.csv), else the name
+    unit_strength_mg: float | None = None  # mg of the dose component per unit, single-strength products (strengths.csv)
 
     @property
     def dose_name(self) -> str:
@@ -117,6 +118,7 @@ def text_rows(table: str, free_text: str, name_column: str | None = None) -> lis
 @functools.cache
 def _ingredients() -> dict[str, Ingredient]:
     dose_components = {row["counts_as"]: row["dose_component"] for row in rows("combinations")}
+    strengths = {row["ingredient"]: float(row["mg_per_unit"]) for row in rows("strengths")}
     table = {}
     for row in rows("medications"):
         if row["system"] == RXNORM and row["display"] == row["ingredient"]:
@@ -125,7 +127,8 @@ def _ingredients() -> dict[str, Ingredient]:
                 mechanism_class=row["mechanism_class"] or None,
                 min_daily_dose_mg=float(row["min_daily_dose_mg"]) if row["min_daily_dose_mg"] else None,
                 roles=frozenset(_split(row["roles"])),
-                dose_component=dose_components.get(row["ingredient"], ""))
+                dose_component=dose_components.get(row["ingredient"], ""),
+                unit_strength_mg=strengths.get(row["ingredient"]))
     return table
 
 

@@ -114,15 +114,23 @@ class Item:
     indicator: str
     summary: str
     detail: str
+    about: frozenset[str] = frozenset()  # what the summary names (drugs, conditions); empty: the item itself
 
 
 def merge_items(topic: str, items: Sequence[Item], source: str, intro: str = "",
                 request: ProposedRequest | None = None) -> Finding | None:
-    """One Finding for ``items``: the most severe indicator and summary, every item in the detail."""
+    """One Finding for ``items``: the most severe indicator and summary, every item in the detail.
+
+    The summary's "(+N more)" counts the other items it does not already name (an item whose
+    ``about`` the first item's covers adds nothing), and is never cut.
+    """
     if not items:
         return None
     ranked = sorted(items, key=lambda item: INDICATOR_RANK[item.indicator])
-    summary = ranked[0].summary + (f" (+{len(items) - 1} more)" if len(items) > 1 else "")
+    first = ranked[0]
+    more = sum(1 for item in ranked[1:] if not item.about or not item.about <= first.about)
+    tail = f" (+{more} more)" if more else ""
+    summary = clip(first.summary, SUMMARY_LIMIT - len(tail)) + tail
     lines = [f"- **{item.indicator}**: {item.detail}" for item in ranked]
     detail = "\n\n".join(part for part in (intro, "\n".join(lines)) if part)
     return Finding(topic, ranked[0].indicator, summary, detail, source, request)
@@ -209,8 +217,14 @@ def _uuid(*parts: str) -> str:
 
 
 def clip(text: str, limit: int) -> str:
-    """``text`` cut to at most ``limit`` characters, ending with an ellipsis when cut."""
-    return text if len(text) <= limit else text[: limit - 1].rstrip(" ,;") + "…"
+    """``text`` cut to at most ``limit`` characters, ending with an ellipsis when cut; the cut
+    falls between words unless the first word alone is too long."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    if text[limit - 1] != " " and " " in cut:
+        cut = cut[: cut.rindex(" ")]
+    return cut.rstrip(" ,;:") + "…"
 
 
 _MARKDOWN = re.compile(r"([\\`*_{}\[\]<>#|~])")

@@ -157,10 +157,11 @@ def interaction_finding(drug: str, patient: PatientRecord, today: date,
     names = ", ".join(dict.fromkeys(e.ingredient for e in depressants))
     items = [Item("warning", f"Respiratory depression risk: {condition.display or condition.code} with {names}",
                   md(f"{condition_text('respiratory condition', condition)} with the CNS depressant(s) {names}: "
-                     "higher risk of respiratory depression; monitor respiratory status and pulse oximetry"))
+                     "higher risk of respiratory depression; monitor respiratory status and pulse oximetry"),
+                  frozenset({condition.source, *(e.ingredient for e in depressants)}))
              for _, condition in (respiratory if depressants else ())]  # first: the summary names both
     items += [Item("warning", f"Drug interaction: {exposure.ingredient} ({role.replace('-', ' ')})",
-                   md(f"{exposure.ingredient}, {effect} ({exposure.source})"))
+                   md(f"{exposure.ingredient}, {effect} ({exposure.source})"), frozenset({exposure.ingredient}))
               for exposure in active for role, effect in INTERACTING_ROLES.items() if role in exposure.roles]
     blunting = drug == "ketamine" and any(e.mechanism_class == "benzodiazepine" for e in depressants)
     return merge_items("drug-interaction", items, "label", BENZODIAZEPINE_BLUNTING.capitalize() if blunting else "")

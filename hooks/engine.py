@@ -20,7 +20,7 @@ from hooks.trd_card import trd_finding
 from hooks.unavailable import unavailable_finding
 
 
-# Cards about one order rather than the patient (§0 v2: they name the order when a call holds several).
+# Cards about one order rather than the patient (§0 v2: they name the order they are about).
 ORDER_SPECIFIC = frozenset({"dose-check", "rems-prerequisites", "contraindication", "treatment-course",
                             "duplicate-therapy"})
 
@@ -44,9 +44,9 @@ def advise(orders: Sequence[OrderedMedication], patient: PatientRecord, policy: 
     for index, order in enumerate(scoped):
         for finding in findings(order, patient, policy, today, unavailable, min_dose_lookup, partial,
                                 trd=index == 0, orders=scoped):
-            if len(scoped) > 1 and finding.topic in ORDER_SPECIFIC:
-                finding = replace(finding, detail=f"**Order:** {md(order.display or order.order_ref)} "
-                                                  f"({md(order.order_ref)})\n\n{finding.detail}")
+            if finding.topic in ORDER_SPECIFIC:
+                named = f"{md(order.display)} ({md(order.order_ref)})" if order.display else md(order.order_ref)
+                finding = replace(finding, detail=f"**Order:** {named}\n\n{finding.detail}")
             key = (finding.topic, finding.indicator, finding.summary, finding.detail)
             if key in seen:
                 continue

@@ -23,6 +23,8 @@ from fhir_mappings.records import MedicationExposure, ScaleScore
 from hooks.policy import Policy
 
 FAILED, NOT_FAILED, UNKNOWN, NOT_COUNTED = "failed", "not a failure", "unknown", "not counted"
+# What an unknown trial lacks, in the order the insufficient-data summary names them.
+MISSING_KINDS = ("medication name", "status", "dose", "minimum dose", "duration", "scores", "class")
 MET, NOT_MET, INSUFFICIENT = "met", "not-met", "insufficient-data"
 
 MinDoseLookup = Callable[[str], "float | None"]
@@ -57,6 +59,7 @@ class Trial:
     verdict: str  # FAILED | NOT_FAILED | UNKNOWN | NOT_COUNTED
     reasons: tuple[str, ...] = ()  # why it is not a failure / not counted
     unknown: tuple[str, ...] = ()  # what to document to decide it
+    missing: tuple[str, ...] = ()  # the kinds of data in ``unknown`` (MISSING_KINDS), for the summary
     sessions: int | None = None  # prior esketamine / ketamine course: records in the course
 
 
@@ -118,20 +121,21 @@ def _last_day(group: Sequence[MedicationExposure], order_date: date) -> date:
 
 def _trial_groups(exposures: Iterable[MedicationExposure], order_date: date,
                   policy: Policy) -> list[list[MedicationExposure]]:
-    """Same-ingredient records merged when the gap is <= trial_gap_days; old trials dropped.
+    """Records of one medicine merged when the gap is <= trial_gap_days; old trials dropped.
 
-    Undated records of an ingredient form one trial of their own; every unidentified record is
-    its own row.
+    One medicine: one ingredient, or (§2.9 v2) one unresolved reference or unknown code of an
+    unidentified medicine. Undated records of a medicine form one trial of their own; an
+    unidentified record with nothing to identify it is its own row.
     """
-    by_ingredient: dict[str | None, list[MedicationExposure]] = {}
+    by_medicine: dict[str | None, list[MedicationExposure]] = {}
     for exposure in filter(_relevant, exposures):
-        by_ingredient.setdefault(exposure.ingredient, []).append(exposure)
+        by_medicine.setdefault(exposure.ingredient or exposure.unidentified_as, []).append(exposure)
     groups: list[list[MedicationExposure]] = []
-    for ingredient, records in by_ingredient.items():
+    for medicine, records in by_medicine.items():
         dated = sorted((e for e in records if e.start), key=lambda e: e.start)
         undated = [e for e in records if not e.start]
-        merged = _merged(dated, policy.trial_gap_days, order_date) if ingredient else [[e] for e in dated]
-        groups += merged + ([undated] if undated and ingredient else [[e] for e in undated])
+        merged = _merged(dated, policy.trial_gap_days, order_date) if medicine else [[e] for e in dated]
+        groups += merged + ([undated] if undated and medicine else [[e] for e in undated])
     cutoff = order_date - timedelta(days=policy.lookback_days)
     return [g for g in groups if not any(e.start or e.end for e in g) or _last_day(g, order_date) >= cutoff]
 
@@ -173,8 +177,9 @@ def _course(group: list[MedicationExposure], scores: Sequence[ScaleScore], order
 
 
 def _notes(group: Sequence[MedicationExposure], *prefixes: str, exclude: bool = False) -> list[str]:
-    """The extractor's ``unknown`` notes of ``group`` that start (or, with exclude, do not) with a prefix."""
-    return [n for e in group for n in e.unknown if n.startswith(prefixes) != exclude]
+    """The extractor's ``unknown`` notes of ``group`` that start (or, with exclude, do not) with a
+    prefix, each once (a statement and a request of one trial often share a note)."""
+    return list(dict.fromkeys(n for e in group for n in e.unknown if n.startswith(prefixes) != exclude))
 
 
 def _evaluate(group: list[MedicationExposure], scores: Sequence[ScaleScore], order_date: date,
@@ -193,7 +198,7 @@ def _evaluate(group: list[MedicationExposure], scores: Sequence[ScaleScore], ord
                 start=start, end=end, ongoing=any(e.end is None and e.status == "active" for e in group),
                 max_daily_dose_mg=max_dose, days=days, scores=None)
     if ingredient is None:  # §2.9 v2: an unidentified medicine is an unknown trial, never dropped
-        return Trial(**base, min_daily_dose_mg=None, verdict=UNKNOWN,
+        return Trial(**base, min_daily_dose_mg=None, verdict=UNKNOWN, missing=("medication name",),
                      unknown=("which medicine this is: " + "; ".join(_notes(group, "medication") or
                                                                    ["medication not identified"]),))
     min_dose = min_dose_lookup(ingredient)
@@ -201,35 +206,37 @@ def _evaluate(group: list[MedicationExposure], scores: Sequence[ScaleScore], ord
     if "antidepressant" not in group[0].roles and not policy.count_augmentation:
         return Trial(**base, verdict=NOT_COUNTED, reasons=("augmentation agent (not counted by policy)",))
     reasons: list[str] = []
-    unknown = _notes(group, "dose", "start", "end", exclude=True)
+    todo = [("status", note) for note in _notes(group, "dose", "start", "end", exclude=True)]
     if min_dose is None:
-        unknown.append(f"minimum adequate dose of {ingredient} (not in the terminology table)")
+        todo.append(("minimum dose", f"minimum adequate dose of {ingredient} (not in the terminology table)"))
     elif max_dose is not None and max_dose >= min_dose:
         pass
     elif len(doses) < len(group):
         notes = "; ".join(_notes(group, "dose"))
-        unknown.append("the daily dose" + (f" ({notes})" if notes else ""))
+        todo.append(("dose", "the daily dose" + (f" ({notes})" if notes else "")))
     else:
         reasons.append(f"dose {max_dose:g} mg/day below the minimum {min_dose:g} mg/day")
     if days is not None and days >= policy.min_trial_days:
         pass
     elif days is None or not end_known:
         notes = "; ".join(_notes(group, "start", "end"))
-        unknown.append("the start and end dates" + (f" ({notes})" if notes else ""))
+        todo.append(("duration", "the start and end dates" + (f" ({notes})" if notes else "")))
     else:
         reasons.append(f"{days} days, shorter than {policy.min_trial_days} days")
     pair = _score_pair(scores, start, end, policy) if start else None
     if pair is None:
-        unknown.append(_missing_scores(start, end, policy))
+        todo.append(("scores", _missing_scores(scores, start, end, order_date, policy)))
     elif pair.baseline.value <= 0:
-        unknown.append("a baseline score above 0")
+        todo.append(("scores", "a baseline score above 0"))
     elif pair.improvement >= policy.nonresponse_improvement:
         reasons.append(f"improved {pair.improvement:.1%} (not below {policy.nonresponse_improvement:.0%})")
     if policy.require_distinct_classes and mechanism_class is None:
-        unknown.append(f"the mechanism class of {ingredient} (terminology table)")
-    verdict = NOT_FAILED if reasons else (UNKNOWN if unknown else FAILED)
+        todo.append(("class", f"the mechanism class of {ingredient} (terminology table)"))
+    verdict = NOT_FAILED if reasons else (UNKNOWN if todo else FAILED)
+    open_items = todo if verdict == UNKNOWN else []
     return Trial(**{**base, "scores": pair}, verdict=verdict, reasons=tuple(reasons),
-                 unknown=tuple(unknown) if verdict == UNKNOWN else ())
+                 unknown=tuple(text for _, text in open_items),
+                 missing=tuple(dict.fromkeys(kind for kind, _ in open_items)))
 
 
 def _windows(start: date, end: date, policy: Policy) -> tuple[tuple[date, date], tuple[date, date]]:
@@ -257,13 +264,25 @@ def _latest(scores: Iterable[ScaleScore]) -> ScaleScore | None:
     return max(scores, key=lambda s: (s.when, s.source), default=None)
 
 
-def _missing_scores(start: date | None, end: date, policy: Policy) -> str:
+def _missing_scores(scores: Sequence[ScaleScore], start: date | None, end: date, order_date: date,
+                    policy: Policy) -> str:
+    """Exactly the score(s) to document (§2.7): what the chart lacks for a same-scale pair."""
     if start is None:
         return "depression scores (no start date to place them)"
     (b_from, b_to), (f_from, f_to) = _windows(start, end, policy)
+    baselines = sorted({s.instrument for s in scores if b_from <= s.when <= b_to})
+    followups = sorted({s.instrument for s in scores if f_from <= s.when <= f_to})
+    f_to = min(f_to, order_date)  # no score can be documented after the order
     # A window never ends before it starts (§2.9 v2): with a documented end this early, the
     # follow-up is due from start + 28 d and the trial's real end needs documenting too.
     followup = (f"{f_from.isoformat()} to {f_to.isoformat()}" if f_to >= f_from
                 else f"from {f_from.isoformat()}, and the trial's end date")
-    return (f"a baseline score ({b_from.isoformat()} to {b_to.isoformat()}) and a follow-up score "
-            f"on the same scale ({followup})")
+    baseline = f"{b_from.isoformat()} to {b_to.isoformat()}"
+    if baselines and followups:
+        return (f"a follow-up score on {' or '.join(baselines)} ({followup}) or a baseline score on "
+                f"{' or '.join(followups)} ({baseline}): the pair must use the same scale")
+    if baselines:
+        return f"a follow-up score on {' or '.join(baselines)}, the baseline's scale ({followup})"
+    if followups:
+        return f"a baseline score on {' or '.join(followups)}, the follow-up's scale ({baseline})"
+    return f"a baseline score ({baseline}) and a follow-up score on the same scale ({followup})"

@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 from fhir_mappings import terminology
-from hooks.cards import Finding, day, md, names, table
+from hooks.cards import SUMMARY_LIMIT, Finding, day, md, names, table
 from hooks.policy import Policy
-from hooks.trd import FAILED, INSUFFICIENT, MET, NOT_COUNTED, UNKNOWN, Trial, TrdResult
+from hooks.trd import FAILED, INSUFFICIENT, MET, MISSING_KINDS, NOT_COUNTED, UNKNOWN, Trial, TrdResult
 
 TOPIC = {MET: "trd-criteria-met", INSUFFICIENT: "trd-criteria-insufficient-data", "not-met": "trd-criteria-not-met"}
 HEADERS = ("Ingredient", "Class", "Dates", "Max daily dose vs minimum", "Weeks",
@@ -31,7 +31,9 @@ def trd_finding(result: TrdResult, drug: str, policy: Policy, bipolar: tuple[str
         summary = prefix + names(result.failed_ingredients, 137 - len(prefix)) + ")"
     elif result.verdict == INSUFFICIENT:
         summary = (f"TRD criteria unconfirmed: {result.confirmed} confirmed + {result.possible} possible "
-                   f"failed trials; document missing dose, duration or scores")
+                   f"failed trials; document missing {_missing(result)}")
+        if len(summary) > SUMMARY_LIMIT:
+            summary = summary.rsplit("; ", 1)[0] + "; document the missing data listed in the detail"
     else:
         summary = (f"TRD criteria not met: {result.confirmed} of {policy.min_trials} adequate failed "
                    f"antidepressant trials{distinct} documented")
@@ -52,6 +54,13 @@ def trd_finding(result: TrdResult, drug: str, policy: Policy, bipolar: tuple[str
                  "reducing suicidal ideation or behavior has not been established.")
     indicator = "info" if result.verdict == MET and not bipolar else "warning"
     return Finding(TOPIC[result.verdict], indicator, summary, "\n\n".join(parts), "delphi")
+
+
+def _missing(result: TrdResult) -> str:
+    """What the unknown trials lack, e.g. "dose or scores" (§2.7: name what is actually missing)."""
+    found = {kind for trial in result.trials if trial.verdict == UNKNOWN for kind in trial.missing}
+    kinds = [kind for kind in MISSING_KINDS if kind in found]
+    return ", ".join(kinds[:-1]) + " or " + kinds[-1] if len(kinds) > 1 else "".join(kinds)
 
 
 def _decision(result: TrdResult, policy: Policy) -> str:

@@ -52,6 +52,7 @@ def test_hypertension_bp_card_names_the_condition_and_cites_the_drug_source(clie
 def test_interaction_cards_name_respiratory_risk_and_benzodiazepine_blunting(client):
     apnoea = _cards(client, "opioid-sleep-apnoea")["drug-interaction"]
     assert "Obstructive sleep apnea" in apnoea["detail"] and "respiratory depression" in apnoea["detail"]
+    assert "more)" not in apnoea["summary"]  # the opioid is the only drug: nothing more to count
     benzodiazepine = _cards(client, "benzodiazepine-supply-ketamine")["drug-interaction"]
     assert "diazepam" in benzodiazepine["detail"] and "blunt" in benzodiazepine["detail"]
 
@@ -90,3 +91,11 @@ def test_administrations_read_in_part_never_make_a_first_session(client):
     cards = _cards(client, "course-first-session", request=request)
     assert "dose-check" not in cards
     assert "read in part: medicationAdministrations" in cards["data-unavailable"]["summary"]
+
+
+def test_order_specific_cards_name_their_order_in_a_one_order_call(client):
+    request = fixtures.load_request("met-two-classes", "order-sign")
+    [entry] = request["context"]["draftOrders"]["entry"]
+    rems = _cards(client, "met-two-classes", request=request)["rems-prerequisites"]
+    assert rems["detail"].startswith("**Order:** ") and f"(MedicationRequest/{entry['resource']['id']})" in \
+        rems["detail"].split("\n")[0]

@@ -121,6 +121,12 @@ def test_contained_medication_and_unresolved_reference():
     missing = {**contained, "medicationReference": {"reference": "Medication/404"}}
     exposure = medication_exposure(missing)
     assert exposure.ingredient is None and "medication: reference 'Medication/404' not resolved" in exposure.unknown
+    assert exposure.unidentified_as == "Medication/404"  # records of one reference are one medicine (§2.9)
+    bare = statement(medicationCodeableConcept={"coding": [{"system": RXNORM, "code": "999999"}]})
+    assert medication_exposure(bare).unidentified_as == f"{RXNORM}|999999"
+    assert medication_exposure(statement(medicationCodeableConcept={})).unidentified_as is None
+    local = {**missing, "medicationReference": {"reference": "#gone"}}
+    assert medication_exposure(local).unidentified_as is None  # "#id" is local to each resource
     known = {"Medication/404": {"resourceType": "Medication", "id": "404", "code": rx("4493", "fluoxetine")}}
     assert medication_exposure(missing, known).ingredient == "fluoxetine"
 
@@ -240,7 +246,12 @@ def test_a_request_without_an_end_lasts_its_supply(dispense, end):
     ({"coding": [{"system": "urn:oid:1.2.3.local", "code": "AUV-1"}],
       "text": "bupropion hydrochloride 105 MG / dextromethorphan hydrobromide 45 MG Extended Release Oral Tablet"},
      "dextromethorphan-bupropion", 90),
-    (rx("2611260", "Auvelity"), "dextromethorphan-bupropion", None),  # no strength in the name: dose unknown
+    # Auvelity by brand: its one marketed strength (data/strengths.csv), 45 mg dextromethorphan a tablet
+    (rx("2611260", "Auvelity"), "dextromethorphan-bupropion", 90),
+    ({"text": "AUVELITY"}, "dextromethorphan-bupropion", 90),
+    ({"text": "Auvelity 45 mg-105 mg ER tablet"}, "dextromethorphan-bupropion", 90),
+    ({"coding": [{"system": RXNORM, "code": "2611260"}], "text": "Auvelity 45 mg-105 mg ER tablet"},
+     "dextromethorphan-bupropion", 90),
     ({"text": "olanzapine 6 MG / fluoxetine 25 MG Oral Capsule"}, "fluoxetine", 50),
 ])
 def test_combination_products_count_by_their_antidepressant_component(concept, ingredient, daily):
@@ -256,3 +267,12 @@ def test_an_absolute_medication_reference_resolves_by_its_type_and_id():
     known = {"Medication/m9": {"resourceType": "Medication", "id": "m9", "code": rx("4493", "fluoxetine")}}
     assert medication_exposure(record, known).ingredient == "fluoxetine"
     assert medication_exposure(record).ingredient is None
+
+
+def test_a_single_strength_product_needs_its_strength_among_those_the_name_gives():
+    assert strength_mg("Auvelity 45 mg-105 mg ER tablet", "dextromethorphan", only=45.0) == 45.0
+    assert strength_mg("AUVELITY", "dextromethorphan", only=45.0) == 45.0
+    assert strength_mg("Auvelity 30 mg-60 mg", "dextromethorphan", only=45.0) is None  # not its strength
+    assert strength_mg("Auvelity 105 mg", "dextromethorphan", only=45.0) is None  # the bupropion strength
+    assert strength_mg("dextromethorphan 30 mg / bupropion 60 mg", "dextromethorphan", only=45.0) == 30.0
+    assert strength_mg("Auvelity 45 mg-105 mg ER tablet", "dextromethorphan") is None

@@ -8,7 +8,7 @@ from fhir.resources.R4B.documentreference import DocumentReference
 from fhir.resources.R4B.servicerequest import ServiceRequest
 
 from hooks import Policy, advise
-from hooks.cards import OVERRIDE_SYSTEM, TOPIC_SYSTEM, TOPICS, md
+from hooks.cards import OVERRIDE_SYSTEM, TOPIC_SYSTEM, TOPICS, Item, clip, md, merge_items
 from fhir_mappings.records import Administration
 from test_rules_records import (TODAY, allergy, condition, days_ago, exposure, measurement, order, patient,
                                 trials)
@@ -165,3 +165,14 @@ def test_every_trd_card_offers_the_evidence_table_as_a_valid_r4_document_referen
             assert "<th>Ingredient</th>" in html and "<td>sertraline</td>" in html
         else:
             assert "No antidepressant trial found" in html and "<table>" not in html
+
+
+def test_more_count_is_never_cut_and_long_summaries_are_cut_between_words():
+    long = "Respiratory depression risk: " + "Obstructive sleep apnea syndrome of the adult " * 3 + "with oxycodone"
+    items = [Item("warning", long, "a"), Item("warning", "second", "b"), Item("warning", "third", "c")]
+    summary = merge_items("drug-interaction", items, "label").summary
+    assert len(summary) <= 139 and summary.endswith("… (+2 more)")
+    assert summary[:-len("… (+2 more)")] == long[:len(summary) - len("… (+2 more)")]  # a prefix of the text
+    assert long[len(summary) - len("… (+2 more)")] == " "  # cut between words
+    assert clip("Supercalifragilistic", 10) == "Supercali…"  # one long word: cut inside it
+    assert clip("short", 10) == "short"

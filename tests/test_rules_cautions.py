@@ -130,7 +130,12 @@ def test_respiratory_condition_with_a_cns_depressant_names_both():
     apnoea = (condition("respiratory", display="Obstructive sleep apnea"),)
     finding = interaction_finding("esketamine", patient(medications=opioid, conditions=apnoea), TODAY, frozenset())
     assert "Obstructive sleep apnea" in finding.detail and "CNS depressant(s) oxycodone" in finding.detail
-    assert finding.summary.startswith("Respiratory depression risk: Obstructive sleep apnea with oxycodone (+1 more")
+    # "(+N more)" counts what the summary does not name: oxycodone's own interaction line adds nothing
+    assert finding.summary == "Respiratory depression risk: Obstructive sleep apnea with oxycodone"
+    stimulant = exposure("methylphenidate", "stimulant", status="active", roles=("psychostimulant",))
+    both = interaction_finding("esketamine", patient(medications=opioid + (stimulant,), conditions=apnoea), TODAY,
+                               frozenset())
+    assert both.summary == "Respiratory depression risk: Obstructive sleep apnea with oxycodone (+1 more)"
     unread = interaction_finding("esketamine", patient(medications=opioid, conditions=apnoea), TODAY,
                                  frozenset({"conditions"}))
     assert "sleep apnea" not in unread.detail

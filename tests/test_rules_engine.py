@@ -41,8 +41,13 @@ def test_one_trd_card_per_response_and_order_cards_name_their_order():
     assert len(rems) == 2 and rems[0]["uuid"] != rems[1]["uuid"]
     assert {card["detail"].split("\n")[0] for card in rems} == {
         "**Order:** Spravato 56 mg (MedicationRequest/a)", "**Order:** Spravato 84 mg (MedicationRequest/b)"}
-    single = advise(orders[:1], patient(), POLICY, TODAY, seed="s")
-    assert not any(card["detail"].startswith("**Order:**") for card in single)
+    single = advise(orders[:1], patient(), POLICY, TODAY, seed="s")  # named in a one-order call too
+    assert {card["source"]["topic"]["code"]: card["detail"].split("\n")[0] for card in single
+            if card["detail"].startswith("**Order:**")} == {
+        "rems-prerequisites": "**Order:** Spravato 56 mg (MedicationRequest/a)"}
+    unnamed = advise([replace(orders[0], display="")], patient(), POLICY, TODAY, seed="s")
+    assert "**Order:** MedicationRequest/a\n" in next(card["detail"] for card in unnamed
+                                                      if card["source"]["topic"]["code"] == "rems-prerequisites")
 
 
 def test_bipolar_disorder_makes_the_trd_card_at_least_a_warning():

@@ -216,3 +216,58 @@ def test_prior_esketamine_courses_are_rows_never_trials():
     assert [(c.start, c.end, c.sessions, c.verdict) for c in courses] == [
         (days_ago(200), days_ago(189), 4, NOT_COUNTED), (days_ago(100), days_ago(100), 1, NOT_COUNTED)]
     assert (result.verdict, result.confirmed, result.possible) == (NOT_MET, 1, 0)
+
+
+def test_a_note_shared_by_the_records_of_one_trial_is_named_once():
+    note = "dose: 1 dose units but no strength in 'Brand X'"
+    records = [exposure(start=START, end=START + timedelta(days=56), dose=None, unknown=(note,), source=f"M/{n}")
+               for n in (1, 2)]
+    [row] = evaluate(records, []).trials
+    assert row.unknown[0] == f"the daily dose ({note})"
+
+
+def test_records_of_one_unresolved_reference_are_one_unknown_trial():
+    def unresolved(ref, start, end=None):
+        record = exposure(ingredient=None, mechanism_class=None, start=start, end=end, roles=(),
+                          unknown=(f"medication: reference {ref!r} not resolved",), source=f"M/{ref}-{start}")
+        return replace(record, unidentified_as=ref)
+    statement, request = unresolved("Medication/nope", START), unresolved("Medication/nope", START + timedelta(days=3))
+    failed_low_dose = trial("sertraline", "SSRI", days_ago(500), dose=25.0)
+    result = evaluate([statement, request, failed_low_dose[0]], failed_low_dose[1])
+    assert [t.ingredient for t in result.trials] == ["sertraline", "unidentified medication"]
+    assert (result.verdict, result.possible) == (NOT_MET, 1)
+    other = unresolved("Medication/other", START)
+    assert evaluate([statement, other], []).possible == 2  # two references: possibly two medicines
+    anonymous = [replace(r, unidentified_as=None) for r in (statement, request)]
+    assert evaluate(anonymous, []).possible == 2  # nothing says they are one medicine
+
+
+def test_to_document_names_only_the_missing_score_and_no_follow_up_after_the_order():
+    record = exposure(start=START, status="active")  # ongoing: ends on the order date
+    baseline = score(19, START - timedelta(days=3))
+    [note] = single(record, [baseline]).unknown
+    assert note == (f"a follow-up score on PHQ-9, the baseline's scale "
+                    f"({(START + timedelta(days=28)).isoformat()} to {TODAY.isoformat()})")
+    [note] = single(record, [score(17, TODAY - timedelta(days=10))]).unknown
+    assert note.startswith("a baseline score on PHQ-9, the follow-up's scale (")
+    [note] = single(record, [baseline, score(17, TODAY, "MADRS")]).unknown
+    assert "a follow-up score on PHQ-9" in note and "a baseline score on MADRS" in note
+    [note] = single(record, []).unknown
+    assert note.startswith("a baseline score (") and note.endswith(f" to {TODAY.isoformat()})")
+
+
+def test_the_insufficient_data_summary_names_what_is_actually_missing():
+    from hooks.trd_card import trd_finding
+    exposures, scores = trials(("sertraline", "SSRI", days_ago(400)), ("bupropion", "NDRI", days_ago(200)))
+    unidentified = replace(exposures[1], ingredient=None, mechanism_class=None, roles=frozenset(),
+                           unknown=("medication: reference 'Medication/x' not resolved",))
+    summary = trd_finding(evaluate((exposures[0], unidentified), scores), "esketamine", POLICY).summary
+    assert summary.endswith("failed trials; document missing medication name")
+    no_dose = replace(exposures[1], daily_dose_mg=None)
+    summary = trd_finding(evaluate((exposures[0], no_dose), scores[:2]), "esketamine", POLICY).summary
+    assert summary.endswith("; document missing dose or scores")
+    every = (exposures[0], replace(no_dose, mechanism_class=None, end=None, status="unknown"),
+             replace(unidentified, source="M/u2"), replace(unidentified, ingredient="made-up", source="M/u3",
+                                                          roles=frozenset({"antidepressant"})))
+    summary = trd_finding(evaluate(every, scores[:2]), "esketamine", POLICY).summary
+    assert len(summary) < 140 and summary.endswith("; document the missing data listed in the detail")
