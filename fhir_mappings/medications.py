@@ -126,8 +126,9 @@ def medication_exposure(resource: dict, known: Mapping[str, dict] | None = None
     unknown = [] if status in COUNTED_STATUSES else [f"status: {status or '(none)'!r} not interpretable"]
     concept, unresolved = medication_concept(resource, known)
     found = ingredient_of(concept)
+    names = concept_text(concept)
     if found is None:
-        if concept_text(concept):
+        if names:
             return None
         codes = ", ".join(code for _, code in codings(concept))
         unknown.append(f"medication: reference {unresolved!r} not resolved" if unresolved
@@ -145,7 +146,7 @@ def medication_exposure(resource: dict, known: Mapping[str, dict] | None = None
     dosages = resource.get("dosageInstruction" if resource.get("resourceType") == "MedicationRequest"
                            else "dosage")
     name = found.name if found else None
-    daily, dose_reasons = daily_dose_mg(dosages, concept_text(concept), found.dose_name if found else None)
+    daily, dose_reasons = daily_dose_mg(dosages, names, found.dose_name if found else None)
     return MedicationExposure(
         source=source(resource), ingredient=name, rxcui=found.rxcui if found else None,
         mechanism_class=found.mechanism_class if found else None,

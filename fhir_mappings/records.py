@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class MedicationExposure:
     """One MedicationStatement or MedicationRequest about a drug the rules care about."""
 
@@ -26,7 +26,7 @@ class MedicationExposure:
     unknown: tuple[str, ...] = ()  # e.g. ("dose: unit 'puff' not convertible",)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ScaleScore:
     instrument: str  # "PHQ-9", "MADRS", "HAM-D"
     value: float
@@ -34,7 +34,7 @@ class ScaleScore:
     source: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Measurement:
     """A vital sign or body measurement; ``kind`` is systolic|diastolic|weight|height|bmi."""
 
@@ -44,7 +44,7 @@ class Measurement:
     source: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ConditionRecord:
     source: str
     system: str | None
@@ -55,7 +55,7 @@ class ConditionRecord:
     onset: date | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class AllergyRecord:
     source: str
     substance: str | None  # ingredient name when recognised ("ketamine", "esketamine")
@@ -63,7 +63,7 @@ class AllergyRecord:
     active: bool
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class OrderedMedication:
     """A draft MedicationRequest from ``context.draftOrders`` after scope detection."""
 
@@ -84,7 +84,7 @@ class OrderedMedication:
     dose_unknown: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Administration:
     """A completed MedicationAdministration of esketamine or ketamine: one session (decision-rules §9)."""
 
@@ -94,7 +94,7 @@ class Administration:
     dose_mg: float | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PatientRecord:
     patient_id: str
     birth_date: date | None = None
