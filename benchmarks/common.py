@@ -10,7 +10,7 @@ import time
 from datetime import datetime, timezone
 
 from cds_service import create_app
-from cds_service.heap import freeze_start_up_heap
+from cds_service.heap import tune_garbage_collection
 
 ORDER_SIGN = "/cds-services/ketamine-esketamine-order-sign"
 # The 20,000-resource request is ~22 MB, above the 5 MiB production default.
@@ -19,12 +19,12 @@ BENCH_CONFIG = {"auth": "off", "max_body_bytes": 256 * 1024 * 1024, "log_level":
 
 @contextlib.contextmanager
 def bench_client(**overrides):
-    """A test client of the app as a worker runs it (start-up heap frozen, cds_service/wsgi.py), with
+    """A test client of the app as a worker runs it (garbage collection tuned, cds_service/wsgi.py), with
     its SQLite store (audit on) in a temporary directory, never the repo."""
     with tempfile.TemporaryDirectory(prefix="trd-cds-bench-") as workdir:
         config = {**BENCH_CONFIG, "database_url": f"sqlite:///{workdir}/trd-cds.db", **overrides}
         client = create_app(config).test_client()
-        freeze_start_up_heap()
+        tune_garbage_collection()
         yield client
 
 
