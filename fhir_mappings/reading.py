@@ -22,6 +22,7 @@ def memoised(function: Callable[..., _Result]) -> Callable[..., _Result]:
     @functools.wraps(function)
     def lookup(*args: str) -> _Result:
         return cached(*args) if sum(map(len, args)) <= MEMO_MAX_CHARS else function(*args)
+    lookup.cache_info = cached.cache_info  # type: ignore[attr-defined]
     return lookup
 
 

@@ -1,7 +1,9 @@
 """Tolerant readers (fhir_mappings/reading.py)."""
 import pytest
 
-from fhir_mappings.reading import number
+from datetime import date
+
+from fhir_mappings.reading import MEMO_MAX_CHARS, _calendar_date, number, parse_date
 
 
 @pytest.mark.parametrize("value, expected", [(3, 3.0), (0.5, 0.5), ("12.5", 12.5), (" 7 ", 7.0), (-2, -2.0)])
@@ -13,3 +15,14 @@ def test_number_reads_finite_numbers_and_numeric_strings(value, expected):
                                    "1e999", 1e308 * 10, 10 ** 400, True, None, "", "12 mg", [], {}])
 def test_number_refuses_non_finite_and_non_numbers(value):
     assert number(value) is None
+
+
+def test_dates_are_parsed_once_and_long_values_are_not_kept():
+    """fhir_mappings/reading.py ``memoised``: the same date text is looked up, a long one never cached."""
+    before = _calendar_date.cache_info()
+    assert parse_date(" 2019-07-23T10:00:00Z") == parse_date("2019-07-23T10:00:00Z") == date(2019, 7, 23)
+    after = _calendar_date.cache_info()
+    assert after.hits >= before.hits + 1
+    long_value = "2019-07-23" + "x" * MEMO_MAX_CHARS
+    assert parse_date(long_value) == date(2019, 7, 23)
+    assert _calendar_date.cache_info().currsize == after.currsize
