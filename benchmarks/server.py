@@ -56,7 +56,7 @@ def running(command_for, workers: int, ready_path: str, env: dict[str, str] | No
         process = subprocess.Popen(command_for(bind, workers), cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
                                    env=env)
         try:
-            _wait_until_ready(base + ready_path, process, log)
+            wait_until_ready(base + ready_path, process, log)
             yield base, process
         finally:
             process.send_signal(signal.SIGTERM)
@@ -92,7 +92,7 @@ def cpu_seconds(master: subprocess.Popen) -> float:
     return total
 
 
-def _wait_until_ready(url: str, process: subprocess.Popen, log) -> None:
+def wait_until_ready(url: str, process: subprocess.Popen, log) -> None:
     end = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < end:
         if process.poll() is not None:

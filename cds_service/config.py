@@ -12,6 +12,16 @@ from typing import Any, Mapping
 PREFIX = "TRD_CDS_"
 
 
+def package_version() -> str:
+    """The installed trd-cds version."""
+    from importlib import metadata  # here: an import costing 20 ms that `trd-cds --help` does not need
+
+    try:
+        return metadata.version("trd-cds")
+    except metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
 class ConfigError(ValueError):
     """A configuration value that cannot be used; raised at start-up, never per request."""
 
@@ -24,6 +34,7 @@ def _csv(value: str) -> tuple[str, ...]:
 class Settings:
     public_base_url: str = "http://127.0.0.1:8080"  # the URL EHRs call; used for JWT `aud`
     max_body_bytes: int = 5 * 1024 * 1024
+    read_timeout_s: float = 15.0  # `trd-cds serve`: a whole request must arrive within this, else 408
     fhir_deadline_s: float = 3.0  # caps all FHIR reads of one hook call together
     fhir_connect_timeout_s: float = 1.0
     fhir_read_timeout_s: float = 2.5
@@ -45,6 +56,9 @@ class Settings:
     scale_codes: tuple[str, ...] = ()  # extra depression-scale codes: "system|code=MADRS"
     surveys: str = "on"  # "off": no surveys prefetch key / query (scores known only by their text)
     log_level: str = "INFO"
+    log_format: str = "text"  # "text" | "json": one JSON object per line on every logger
+    metrics_bind: str = ""  # host:port where `trd-cds serve` serves /metrics apart from the service port
+    metrics_token_file: str = ""  # file holding the bearer token /metrics requires on the service port
     preview: str = "off"
     extra: Mapping[str, Any] = field(default_factory=dict)  # unknown overrides passed to create_app
 
@@ -77,7 +91,7 @@ class Settings:
         return settings
 
     def check(self) -> None:
-        positive = ("max_body_bytes", "fhir_deadline_s", "fhir_connect_timeout_s",
+        positive = ("max_body_bytes", "read_timeout_s", "fhir_deadline_s", "fhir_connect_timeout_s",
                     "fhir_read_timeout_s", "fhir_max_pages", "fhir_page_size", "fhir_max_workers",
                     "fhir_max_response_bytes")
         for name in positive:
@@ -87,6 +101,11 @@ class Settings:
             raise ConfigError(f"{PREFIX}FHIR_RETRIES must not be negative")
         if self.auth not in ("on", "off"):
             raise ConfigError(f"{PREFIX}AUTH must be 'on' or 'off', not {self.auth!r}")
+        if self.log_format not in ("text", "json"):
+            raise ConfigError(f"{PREFIX}LOG_FORMAT must be 'text' or 'json', not {self.log_format!r}")
+        host, _, port = self.metrics_bind.rpartition(":")
+        if self.metrics_bind and not (host and port.isdigit() and 0 < int(port) < 65536):
+            raise ConfigError(f"{PREFIX}METRICS_BIND must be HOST:PORT, not {self.metrics_bind!r}")
         for name in ("preview", "surveys"):
             if getattr(self, name) not in ("on", "off"):
                 raise ConfigError(f"{PREFIX}{name.upper()} must be 'on' or 'off', not {getattr(self, name)!r}")

@@ -14,8 +14,8 @@ log = logging.getLogger(__name__)
 
 # FHIR issue-type codes (http://hl7.org/fhir/R4/valueset-issue-type.html) per HTTP status.
 _ISSUE_CODE = {400: "invalid", 401: "login", 403: "forbidden", 404: "not-found", 405: "not-supported",
-               412: "incomplete", 413: "too-long", 415: "not-supported", 500: "exception",
-               503: "transient"}
+               408: "timeout", 412: "incomplete", 413: "too-long", 415: "not-supported", 431: "too-long",
+               500: "exception", 503: "transient"}
 
 
 class ApiError(Exception):
@@ -37,6 +37,16 @@ class PreconditionFailed(ApiError):
     """CDS Hooks 2.0: data the service requires could not be obtained (412)."""
 
     status = 412
+
+
+class StoreUnavailable(ApiError):
+    """The feedback/audit store cannot be written now (locked, read-only, down): 503, retry later."""
+
+    status = 503
+    RETRY_AFTER_S = 5
+
+    def __init__(self, message: str):
+        super().__init__(message, "store", headers={"Retry-After": str(self.RETRY_AFTER_S)})
 
 
 class Unauthorized(ApiError):

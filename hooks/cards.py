@@ -166,6 +166,7 @@ def _suggestion(request: ProposedRequest, seed: str, order_ref: str, topic: str,
     return {
         "label": request.label,
         "uuid": _uuid(seed, order_ref, topic, request.label),
+        "isRecommended": True,  # optional in CDS Hooks 2.0, required by HealthChain's models (real-clients.md)
         "actions": [{"type": "create", "description": request.description, "resource": resource}],
     }
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import io
 import json
 
 import pytest
@@ -140,6 +141,51 @@ def test_body_over_the_configured_limit_is_413():
 def test_default_limit_is_5_mb(client):
     body = _set(VALID, "context.draftOrders.entry[0].resource.note", [{"text": "x" * 5_300_000}])
     assert client.post(SELECT, json=body).status_code == 413
+
+
+CHUNKED = {"wsgi.input_terminated": True}  # what gunicorn sets for a chunked body (no CONTENT_LENGTH)
+
+
+@pytest.mark.parametrize("size", [6 * 2**20, 10 * 2**20])
+def test_chunked_body_over_the_limit_is_413_like_with_a_content_length(client, size):
+    """Transfer-Encoding: chunked (no Content-Length): a valid 6 MB request and 10 MB of junk alike."""
+    body = json.dumps(_set(VALID, "context.draftOrders.entry[0].resource.note", [{"text": "x" * size}])).encode()
+    for data in (body, b"x" * size):
+        response = client.post(SELECT, input_stream=io.BytesIO(data), content_type="application/json",
+                               headers={"Transfer-Encoding": "chunked"}, environ_overrides=CHUNKED)
+        assert response.status_code == 413
+        assert response.get_json()["issue"][0]["code"] == "too-long"
+
+
+def test_chunked_body_within_the_limit_is_read_whole():
+    client = create_app({"auth": "off", "max_body_bytes": len(json.dumps(VALID))}).test_client()
+    for data in (json.dumps(VALID).encode(), b"x" * len(json.dumps(VALID))):
+        response = client.post(SELECT, input_stream=io.BytesIO(data), content_type="application/json",
+                               headers={"Transfer-Encoding": "chunked"}, environ_overrides=CHUNKED)
+        assert response.status_code == (200 if data.startswith(b"{") else 400)
+
+
+NULLED = [("fhirServer", None), ("fhirAuthorization", None), ("prefetch", None), ("context.encounterId", None)]
+
+
+def test_null_optional_fields_are_treated_as_absent(client):
+    """pydantic/Jackson defaults: ``"fhirServer": null`` etc. mean absent (README "Requests")."""
+    body = VALID
+    for path, value in NULLED:
+        body = _set(body, path, value)
+    assert client.post(SELECT, json=body).get_json() == client.post(SELECT, json=VALID).get_json()
+    feedback = {"feedback": [{"card": VALID["hookInstance"], "outcome": "overridden", "acceptedSuggestions": None,
+                              "overrideReason": {"reason": None, "userComment": "not now"},
+                              "outcomeTimestamp": "2026-11-20T10:00:00Z"}]}
+    assert client.post(f"{SELECT}/feedback", json=feedback).status_code == 200
+
+
+@pytest.mark.parametrize("path", ["hookInstance", "context", "context.patientId", "context.userId",
+                                  "context.draftOrders", "context.selections"])
+def test_null_required_fields_stay_a_400_naming_them(client, path):
+    response = client.post(SELECT, json=_set(VALID, path, None))
+    assert response.status_code == 400
+    _assert_outcome(response, path)
 
 
 def test_unknown_service_is_404_naming_the_id(client):

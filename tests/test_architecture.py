@@ -7,9 +7,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 # cds_service groups, lowest first: a module imports only from its own group or one listed before it.
-LAYERS = ["base", "store", "auth", "fhir", "protocol", "preview", "app", "cli"]
+LAYERS = ["base", "ops", "store", "auth", "fhir", "protocol", "preview", "app", "cli"]
 BASE = {"config", "errors", "heap", "logs"}  # settings, error types, GC set-up and logging, shared by every group
-APP = {"", "wsgi"}  # create_app and load_settings (the package itself), the WSGI entry point
+APP = {"", "factory", "wsgi"}  # create_app and load_settings (factory, named by the package), the WSGI entry
 # Top-level packages: each may import only the ones listed for it.
 PACKAGES = {"fhir_mappings": set(), "hooks": {"fhir_mappings"}, "cds_service": {"hooks", "fhir_mappings", "fixtures"}}
 

@@ -134,6 +134,18 @@ def test_bad_claims(client, signers, claims, check):
     assert failed_check(discovery(client, signers["es384"].token(**claims))) == check
 
 
+@pytest.mark.parametrize("claim, value", [
+    ("iat", lambda now: str(now)), ("exp", lambda now: str(now + 60)), ("nbf", lambda now: str(now)),
+    ("iat", lambda now: True), ("exp", lambda now: [now + 60]), ("jti", lambda now: 5),
+    ("aud", lambda now: 7), ("aud", lambda now: [DISCOVERY_URL, 7]), ("iat", lambda now: float("inf")),
+])
+def test_claim_of_the_wrong_json_type_is_a_401_naming_it(client, signers, caplog, claim, value):
+    """Signed by a trusted key, yet e.g. ``"iat": "1795979439"``: 401 naming the claim, no traceback."""
+    response = discovery(client, signers["es384"].token(**{claim: value(int(time.time()))}))
+    assert failed_check(response) == f"jwt.{claim}"
+    assert "Traceback" not in caplog.text
+
+
 def test_replayed_jti(client, signers):
     token = signers["es384"].token()
     assert discovery(client, token).status_code == 200

@@ -7,6 +7,7 @@ import logging
 import pytest
 import requests
 import responses
+import urllib3
 from responses import matchers
 
 from cds_service.fhir import client as fhir_client_module
@@ -211,8 +212,9 @@ class RecordingSession:
     def get(self, url, timeout, **options):
         self.timeouts.append(timeout)
         response = requests.Response()
-        response.status_code, response._content = 200, b'{"resourceType": "Patient", "id": "p1"}'
-        response._content_consumed = True
+        response.status_code = 200
+        response.raw = urllib3.HTTPResponse(io.BytesIO(b'{"resourceType": "Patient", "id": "p1"}'),
+                                            preload_content=False)
         return response
 
 

@@ -28,7 +28,7 @@ def test_ci_runs_exactly_the_readme_test_command_in_a_fresh_venv():
 
 
 def test_locks_pin_every_requirement_with_hashes():
-    for lock in ("service", "dev", "fhir-server"):
+    for lock in ("service", "dev", "fhir-server", "healthchain"):
         text = (ROOT / "requirements" / f"{lock}.lock").read_text()
         pins = re.findall(r"^([A-Za-z0-9_.\-]+)==\S+ \\$", text, re.M)
         assert pins and text.count("--hash=sha256:") >= len(pins), lock

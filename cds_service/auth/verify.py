@@ -7,6 +7,7 @@ is sent is still verified, and a failure is only logged.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from functools import partial
 
@@ -17,6 +18,7 @@ from jwt import exceptions as jwt_errors
 from cds_service.auth import http_security
 from cds_service.config import Settings
 from cds_service.errors import Unauthorized
+from cds_service.ops import metrics
 from cds_service.auth.issuers import TrustedIssuer, check_auth_settings
 from cds_service.auth.jwks import JwksCache
 from cds_service.store.replay import MemoryReplayCache, ReplayCache
@@ -33,6 +35,9 @@ _DECODE_ERRORS = (
     (jwt_errors.InvalidKeyError, "jwt.kid", "the key named by kid does not fit the JWT alg"),
     (jwt_errors.PyJWTError, "Authorization", "the bearer token is not a valid JWT"),
 )
+# JSON types of the registered claims we read (RFC 7519 §4.1); any other type is a 401 naming the claim.
+_CLAIM_TYPES = {"iss": "a string", "jti": "a string", "aud": "a string or an array of strings",
+                "exp": "a number", "iat": "a number", "nbf": "a number"}
 security_log = logging.getLogger("trd_cds.security")
 
 
@@ -70,6 +75,7 @@ def _authenticate(verifier: TokenVerifier, settings: Settings) -> None:
         security_log.warning("JWT %s on %s %s: %s [%s]", mode, request.method, request.path,
                              error.message, error.field)
         if settings.auth == "on":
+            metrics.JWT_REFUSALS.labels(error.field).inc()
             raise
 
 
@@ -95,6 +101,7 @@ class TokenVerifier:
         if not isinstance(kid, str) or not kid:
             raise Unauthorized("JWT header kid is required", "jwt.kid")
         claims = _unverified(partial(jwt.decode, options={"verify_signature": False}), token)
+        _check_claim_types(claims)
         issuer = self.issuers.get(claims.get("iss")) if isinstance(claims.get("iss"), str) else None
         if issuer is None:
             raise Unauthorized("JWT iss is not a trusted issuer of this service", "jwt.iss")
@@ -150,6 +157,20 @@ def _unverified(read, token: str) -> dict:
     if not isinstance(found, dict):
         raise Unauthorized("the bearer token is not a JWT", "Authorization")
     return found
+
+
+def _check_claim_types(claims: dict) -> None:
+    for name, kind in _CLAIM_TYPES.items():
+        if name in claims and not _has_type(claims[name], kind):
+            raise Unauthorized(f"JWT claim {name} must be {kind}", f"jwt.{name}")
+
+
+def _has_type(value, kind: str) -> bool:
+    if kind == "a number":
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if kind == "a string":
+        return isinstance(value, str)
+    return isinstance(value, str) or (isinstance(value, list) and all(isinstance(v, str) for v in value))
 
 
 def _public_key(jwk: dict, alg: str) -> jwt.PyJWK:

@@ -2,37 +2,59 @@
 from __future__ import annotations
 
 import argparse
+import glob
 import os
+import shutil
 import sys
-from importlib import metadata
+import tempfile
 
-from cds_service.cli import fhir, keys, store
+from cds_service.cli import arguments
+from cds_service.config import package_version
 
 
-def _version() -> str:
-    try:
-        return metadata.version("trd-cds")
-    except metadata.PackageNotFoundError:
-        return "0+unknown"
+# gunicorn's default access log shows the Basic-auth user, the query string and the Referer: none of
+# them, since any may carry credentials. Client address, time, method, path, status, size, duration.
+ACCESS_LOG_FORMAT = '%(h)s - - %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(L)s "%(a)s"'
 
 
 def serve(args: argparse.Namespace) -> int:
-    """Run the app under gunicorn (gthread workers: hook calls block on FHIR reads)."""
+    """Run the app under gunicorn: gthread workers (hook calls block on FHIR reads) that read each
+    request whole before a thread serves it (cds_service/cli/worker.py: no slow client holds one)."""
     from gunicorn.app.wsgiapp import run
 
     if args.dev:
         os.environ.setdefault("TRD_CDS_AUTH", "off")
         os.environ.setdefault("TRD_CDS_PREVIEW", "on")
         os.environ.setdefault("TRD_CDS_CORS_ORIGINS", "*")
+    metrics_dir, private = _metrics_dir()
     _check_config()
     sys.argv = [
         "gunicorn", "--bind", args.bind, "--workers", str(args.workers), "--threads", str(args.threads),
-        "--worker-class", "gthread", "--timeout", str(args.timeout), "--graceful-timeout", "10",
-        "--max-requests", "5000", "--max-requests-jitter", "500", "--access-logfile", "-",
-        "cds_service.wsgi:app",
+        "--worker-class", "cds_service.cli.worker.BufferingWorker", "--timeout", str(args.timeout),
+        "--graceful-timeout", "10", "--max-requests", "5000", "--max-requests-jitter", "500",
+        "--access-logfile", "-", "--access-logformat", ACCESS_LOG_FORMAT,
+        "--config", "python:cds_service.ops.gunicorn_conf", "cds_service.wsgi:app",
     ]
-    run()
+    master = os.getpid()
+    try:
+        run()
+    finally:
+        if private and os.getpid() == master:  # workers leave through here too
+            shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0
+
+
+def _metrics_dir() -> tuple[str, bool]:
+    """PROMETHEUS_MULTIPROC_DIR for the workers' metric files, set before prometheus_client is imported:
+    the operator's (emptied of old files), else a private directory removed when the master stops."""
+    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if given:
+        os.makedirs(given, exist_ok=True)
+        for old in glob.glob(os.path.join(given, "*.db")):
+            os.remove(old)
+        return given, False
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="trd-cds-metrics-")
+    return os.environ["PROMETHEUS_MULTIPROC_DIR"], True
 
 
 def _check_config() -> None:
@@ -57,7 +79,7 @@ def routes(_args: argparse.Namespace) -> int:
 
 
 def version(_args: argparse.Namespace) -> int:
-    print(f"trd-cds {_version()}")
+    print(f"trd-cds {package_version()}")
     return 0
 
 
@@ -78,9 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("routes", help="list the HTTP routes").set_defaults(func=routes)
     commands.add_parser("version", help="print the version").set_defaults(func=version)
-    fhir.register(commands)
-    keys.register(commands)
-    store.register(commands)
+    arguments.register_fhir(commands)
+    arguments.register_keys(commands)
+    arguments.register_store(commands)
     return parser
 
 

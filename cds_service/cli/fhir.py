@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import uuid
 from collections import Counter
@@ -20,29 +19,14 @@ from typing import Iterable, TextIO
 import requests
 
 from cds_service.cli import keys
+from cds_service.cli.orders import ORDERS, RXNORM, UCUM
 from cds_service.config import Settings
 from cds_service.fhir.client import outcome_diagnostics
 from cds_service.fhir.wire import diagnostics
 from cds_service.fhir.patient_data import gather, render
 from cds_service.protocol.services import LATEST_VALUE_KEYS
 
-DEFAULT_SERVICE = "http://127.0.0.1:8080"
 DEFAULT_USER = "Practitioner/trd-cds-demo"
-RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
-SNOMED = "http://snomed.info/sct"
-UCUM = "http://unitsofmeasure.org"
-NASAL = {"system": SNOMED, "code": "46713006", "display": "Nasal route"}
-INTRAVENOUS = {"system": SNOMED, "code": "47625008", "display": "Intravenous route"}
-TWICE_WEEKLY = {"frequency": 2, "period": 1, "periodUnit": "wk"}
-# name → (RxNorm ingredient code, display, route, dose value, UCUM unit, timing.repeat)
-ORDERS = {
-    **{f"esketamine-{mg}mg": ("2119365", f"esketamine {mg} mg nasal spray", NASAL, mg, "mg", TWICE_WEEKLY)
-       for mg in (28, 56, 84)},
-    "ketamine-iv": ("6130", "ketamine 35 mg IV infusion over 40 min", INTRAVENOUS, 35, "mg",
-                    TWICE_WEEKLY | {"duration": 40, "durationUnit": "min"}),
-    "ketamine-iv-mgkg": ("6130", "ketamine 0.5 mg/kg IV infusion over 40 min", INTRAVENOUS, 0.5, "mg/kg",
-                         TWICE_WEEKLY | {"duration": 40, "durationUnit": "min"}),
-}
 LOAD_TIMEOUT = (5.0, 120.0)
 SERVICE_TIMEOUT = (5.0, 30.0)
 PREFETCH_SETTINGS = Settings(fhir_deadline_s=60.0, fhir_read_timeout_s=20.0)
@@ -299,35 +283,5 @@ def _reporting(command):
     return run
 
 
-def register(commands: argparse._SubParsersAction) -> None:
-    """Add the FHIR-facing subcommands to the ``trd-cds`` parser."""
-    fixtures_parser = commands.add_parser("fixtures", help="synthetic fixture patients")
-    load = fixtures_parser.add_subparsers(dest="fixtures_command", required=True).add_parser(
-        "load", help="load fixture patients into a FHIR server (idempotent: PUT with trd-cds- ids)")
-    load.add_argument("--fhir-server", required=True, help="FHIR base URL")
-    load.add_argument("--bearer", help="access token for the FHIR server")
-    load.add_argument("--patient", action="append", help="fixture patient name (repeatable; default all)")
-    load.add_argument("--ids", choices=("client", "server"), default="client",
-                      help="client (default): PUT with the fixtures' trd-cds- ids; server: POST and let the "
-                           "server assign ids (e.g. Medplum, UUIDs only), printing each Patient's new id")
-    load.set_defaults(func=_reporting(fixtures_load_command))
-
-    invoke = commands.add_parser("invoke", help="call the service as an EHR would and print the cards")
-    invoke.add_argument("hook", choices=("order-select", "order-sign"))
-    invoke.add_argument("--patient", required=True, help="Patient id on the FHIR server")
-    invoke.add_argument("--fhir-server", required=True, help="FHIR base URL sent as fhirServer")
-    invoke.add_argument("--order", action="append", choices=sorted(ORDERS),
-                        help="draft order (repeatable; default esketamine-56mg)")
-    invoke.add_argument("--service", default=DEFAULT_SERVICE, help=f"service base URL ({DEFAULT_SERVICE})")
-    invoke.add_argument("--no-prefetch", action="store_true", help="send no prefetch: the service reads FHIR")
-    invoke.add_argument("--json", action="store_true", help="print the raw JSON response")
-    invoke.add_argument("--bearer", help="FHIR access token sent as fhirAuthorization")
-    env = os.environ.get
-    invoke.add_argument("--sign-key", default=env("TRD_CDS_CLIENT_KEY"),
-                        help="private key PEM from 'trd-cds keys generate' to sign the CDS Hooks JWT "
-                             "(env TRD_CDS_CLIENT_KEY); without it the call is unsigned (service auth off)")
-    invoke.add_argument("--issuer", default=env("TRD_CDS_CLIENT_ISSUER"),
-                        help="JWT iss: the issuer the service trusts for this key (env TRD_CDS_CLIENT_ISSUER)")
-    invoke.add_argument("--kid", default=env("TRD_CDS_CLIENT_KID"),
-                        help="JWT kid (default: the key file name, as 'keys generate' writes it)")
-    invoke.set_defaults(func=_reporting(invoke_command))
+run_fixtures_load = _reporting(fixtures_load_command)
+run_invoke = _reporting(invoke_command)

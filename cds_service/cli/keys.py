@@ -64,17 +64,7 @@ def _thumbprint(jwk: dict) -> str:
     return base64.urlsafe_b64encode(hashlib.sha256(canonical.encode()).digest()).rstrip(b"=").decode()
 
 
-def register(commands: argparse._SubParsersAction) -> None:
-    """Add ``keys generate`` to the ``trd-cds`` parser."""
-    keys_parser = commands.add_parser("keys", help="client signing keys for CDS Hooks JWTs")
-    actions = keys_parser.add_subparsers(dest="keys_command", required=True)
-    generate = actions.add_parser("generate", help="write an ES384 private key and add it to DIR/jwks.json")
-    generate.add_argument("--out", required=True, metavar="DIR")
-    generate.add_argument("--kid", help="key id (default: the key's RFC 7638 thumbprint)")
-    generate.set_defaults(func=_generate)
-
-
-def _generate(args: argparse.Namespace) -> int:
+def generate_command(args: argparse.Namespace) -> int:
     private_path, jwks_path = generate_keypair(args.out, args.kid)
     print(f"private key (keep secret): {private_path}")
     print(f"public JWK Set: {jwks_path}  (publish it, or name it as jwks_file in the issuers file)")

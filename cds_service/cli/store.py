@@ -118,28 +118,3 @@ def purge_command(args: argparse.Namespace) -> int:
     for table, count in counts.items():
         print(f"{table}: {count} rows deleted")
     return 0
-
-
-def _days(value: str) -> float:
-    days = float(value)
-    if days < 0:
-        raise argparse.ArgumentTypeError("must be 0 or more days")
-    return days
-
-
-def register(commands: argparse._SubParsersAction) -> None:
-    """Add ``report`` and ``purge`` to the ``trd-cds`` parser."""
-    database = argparse.ArgumentParser(add_help=False)
-    database.add_argument("--database-url", help="store URL (default: TRD_CDS_DATABASE_URL or its default)")
-
-    report = commands.add_parser("report", parents=[database],
-                                 help="cards shown, acceptance and override rates per service, week and topic")
-    report.add_argument("--since", type=date.fromisoformat, help="only cards shown on or after YYYY-MM-DD (UTC)")
-    report.add_argument("--format", choices=("table", "csv", "json"), default="table")
-    report.set_defaults(func=report_command)
-
-    purge = commands.add_parser("purge", parents=[database],
-                                help="delete audit and feedback rows older than DAYS, and expired replay entries")
-    purge.add_argument("--older-than", type=_days, required=True, metavar="DAYS")
-    purge.set_defaults(func=purge_command)
-

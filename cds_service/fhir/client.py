@@ -17,9 +17,11 @@ from typing import NamedTuple
 from urllib.parse import quote
 
 import requests
-from requests.adapters import HTTPAdapter
+import urllib3
+from urllib3.exceptions import ReadTimeoutError
 
 from cds_service.config import Settings
+from cds_service.fhir.watchdog import DeadlineAdapter, deadline_of
 from cds_service.fhir.wire import (bundle_resources, diagnostics, indexed_entries, next_link,  # noqa: F401
                                    outcome_diagnostics, parse_json, rebased, retry_after_seconds)
 
@@ -98,7 +100,7 @@ def shared_session() -> requests.Session:
         if _session is None or _session[0] != os.getpid():
             session = requests.Session()
             session.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
-            adapter = HTTPAdapter(pool_connections=8, pool_maxsize=POOL_SIZE, max_retries=0)
+            adapter = DeadlineAdapter(pool_connections=8, pool_maxsize=POOL_SIZE, max_retries=0)
             session.mount("http://", adapter)
             session.mount("https://", adapter)
             _session = (os.getpid(), session)
@@ -182,23 +184,33 @@ class FhirClient:
         return body
 
     def _read(self, response: requests.Response) -> bytes:
-        """The body, read up to ``fhir_max_response_bytes`` (and the deadline); FhirError beyond."""
+        """The body, up to ``fhir_max_response_bytes``; FhirError beyond. Each receive waits at most
+        the time the deadline leaves (socket timeout), so a server that drips its body is cut off
+        when the deadline passes and its connection closed."""
         cap, chunks, size = self.settings.fhir_max_response_bytes, [], 0
         too_large = FhirError(f"malformed: response larger than {cap} bytes", response.status_code)
         declared = response.headers.get("Content-Length", "").strip()
+        sock = getattr(getattr(response.raw, "connection", None), "sock", None)
         try:
             if declared.isdigit() and int(declared) > cap:
                 raise too_large
-            for chunk in response.iter_content(READ_CHUNK):
+            while True:
+                left = self.deadline.remaining()
+                if left <= 0:
+                    raise FhirTimeout(f"deadline of {self.deadline.seconds:g} s exceeded")
+                sock = getattr(getattr(response.raw, "connection", None), "sock", None)  # None once released
+                if sock is not None:
+                    sock.settimeout(min(left, self.settings.fhir_read_timeout_s))
+                chunk = response.raw.read1(READ_CHUNK, decode_content=True)  # one receive at most
+                if not chunk:
+                    break
                 size += len(chunk)
                 if size > cap:
                     raise too_large
-                if self.deadline.remaining() <= 0:
-                    raise FhirTimeout(f"deadline of {self.deadline.seconds:g} s exceeded")
                 chunks.append(chunk)
-        except requests.Timeout:
+        except (ReadTimeoutError, TimeoutError):
             raise FhirTimeout("timeout while reading the response") from None
-        except requests.RequestException:
+        except (urllib3.exceptions.HTTPError, OSError):
             raise FhirUnreachable("connection failed while reading the response") from None
         finally:
             response.close()
@@ -216,8 +228,9 @@ class FhirClient:
         for attempt in range(s.fhir_retries + 1):
             timeout = self.deadline.timeout(s.fhir_connect_timeout_s, s.fhir_read_timeout_s)
             try:
-                response = self.session.get(url, headers={"Accept": "application/fhir+json"}, auth=auth,
-                                            timeout=timeout, allow_redirects=False, stream=True)
+                with deadline_of(self.deadline):  # the headers too end at the deadline (fhir/watchdog.py)
+                    response = self.session.get(url, headers={"Accept": "application/fhir+json"}, auth=auth,
+                                                timeout=timeout, allow_redirects=False, stream=True)
             except requests.Timeout as error:
                 if isinstance(error, requests.ConnectTimeout) and attempt < s.fhir_retries:
                     self._back_off(attempt, None, "connect timeout")
@@ -225,6 +238,8 @@ class FhirClient:
                 elapsed = self.deadline.seconds - self.deadline.remaining()
                 raise FhirTimeout(f"timeout after {elapsed:.1f} s") from None
             except requests.ConnectionError:
+                if self.deadline.remaining() <= 0:  # cut by the watchdog
+                    raise FhirTimeout(f"deadline of {self.deadline.seconds:g} s exceeded") from None
                 if attempt < s.fhir_retries:
                     self._back_off(attempt, None, "connection error")
                     continue

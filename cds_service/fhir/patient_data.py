@@ -19,8 +19,9 @@ import requests
 
 from cds_service.config import Settings
 from cds_service.errors import ApiError, PreconditionFailed
-from cds_service.fhir.client import Deadline, FhirClient, FhirError, FhirNotFound, SearchResult
+from cds_service.fhir.client import Deadline, FhirClient, FhirError, FhirNotFound, FhirTimeout, SearchResult
 from cds_service.fhir.wire import bundle_resources, indexed_entries, next_link
+from cds_service.ops import metrics
 from fhir_mappings.orders import resolve_order
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,8 @@ class Gathered:
     fetched: tuple[str, ...] = ()
     pages: int = 0  # pages (and reads) fetched from the FHIR server
     fhir_seconds: float = 0.0
+    seconds: dict[str, float] = field(default_factory=dict)  # key → time of its FHIR reads
+    timed_out: set[str] = field(default_factory=set)  # keys whose reads ran out of time
 
 
 class UnknownPatient(FhirError):
@@ -89,6 +92,7 @@ def gather(payload: dict, templates: dict[str, str], required: Iterable[str], se
         check_patient(((f"fhirServer.{key}[{i}]", r) for i, r in enumerate(result.resources)), patient_id)
     gathered.fetched = tuple(fetched)
     gathered.resources = {key: gathered.resources[key] for key in templates if key in gathered.resources}
+    metrics.fhir_reads(read_results(gathered, failures), gathered.seconds)
     _settle_failures(failures, set(required), gathered)
     return gathered
 
@@ -141,9 +145,9 @@ def _run(jobs: dict[str, Callable[[], SearchResult]], settings: Settings, deadli
     started = time.monotonic()
     pool = ThreadPoolExecutor(max_workers=min(len(jobs), settings.fhir_max_workers),
                               thread_name_prefix="fhir")
-    futures = {pool.submit(job): key for key, job in jobs.items()}
+    futures = {pool.submit(_timed, job, key, gathered.seconds): key for key, job in jobs.items()}
     done, late = wait(futures, timeout=deadline.remaining())
-    pool.shutdown(wait=False, cancel_futures=True)  # late reads end by their own clipped timeouts
+    pool.shutdown(wait=False, cancel_futures=True)  # late reads end at the deadline: each receive is bounded by it
     results = {}
     for future in done:
         key = futures[future]
@@ -156,10 +160,33 @@ def _run(jobs: dict[str, Callable[[], SearchResult]], settings: Settings, deadli
             raise failed from None
         except FhirError as error:
             failures[key] = str(error)
+            if isinstance(error, FhirTimeout):
+                gathered.timed_out.add(key)
     for future in late:
-        failures[futures[future]] = f"deadline of {deadline.seconds:g} s exceeded"
+        key = futures[future]
+        failures[key] = f"deadline of {deadline.seconds:g} s exceeded"
+        gathered.timed_out.add(key)
+        gathered.seconds[key] = time.monotonic() - started
     gathered.pages += sum(result.pages for result in results.values())
     gathered.fhir_seconds += time.monotonic() - started
+    return results
+
+
+def _timed(job: Callable[[], SearchResult], key: str, seconds: dict[str, float]) -> SearchResult:
+    started = time.monotonic()
+    try:
+        return job()
+    finally:
+        seconds[key] = time.monotonic() - started
+
+
+def read_results(gathered: Gathered, failures: dict[str, str]) -> dict[str, str]:
+    """Per prefetch key: prefetched, fetched, partial (read in part), failed or timed_out; keys whose
+    template did not apply to the call (e.g. no encounterId) are left out."""
+    results = {key: "timed_out" if key in gathered.timed_out else "failed" for key in failures}
+    for key in gathered.prefetched + gathered.fetched:
+        results.setdefault(key, "partial" if key in gathered.partial else
+                           "prefetched" if key in gathered.prefetched else "fetched")
     return results
 
 

@@ -75,9 +75,11 @@ _COMPONENTS = {
 }
 _ERRORS = {
     "400": "Bad JSON, wrong hook or a failed schema check; expression names the field",
-    "401": "Missing or invalid CDS Hooks JWT (authentication on)",
-    "413": "Request body too large",
+    "401": "Missing or invalid CDS Hooks JWT (authentication on); expression names the failed check or claim",
+    "408": "The request did not arrive whole within TRD_CDS_READ_TIMEOUT_S (trd-cds serve)",
+    "413": "Request body too large (with a Content-Length or chunked)",
     "415": "Content-Type is not JSON",
+    "503": "The store cannot be written now; nothing was stored: retry after Retry-After seconds",
 }
 
 
@@ -116,23 +118,29 @@ def build() -> dict:
         path = f"/cds-services/{service.id}"
         paths[path] = _post(f"Invoke {service.id} ({service.hook} hook)", request_schema(service.hook),
                             _json("Cards for the order (none when the drug is out of scope)", "Cards"),
-                            _errors("400", "401", "413", "415",
+                            _errors("400", "401", "408", "413", "415",
                                     **{"412": "Required patient data could not be obtained"}))
         paths[f"{path}/feedback"] = _post(f"Feedback on cards of {service.id}", {"$ref": _REF + "Feedback"},
                                           _json("What was stored", "FeedbackResult"),
-                                          _errors("400", "401", "413", "415"))
+                                          _errors("400", "401", "408", "413", "415", "503"))
     paths["/healthz"] = _get("Liveness", {"description": "Alive", "content": {"application/json": {"schema": {
         "type": "object", "required": ["status"], "properties": {"status": {"const": "ok"}}}}}})
-    paths["/readyz"] = _get("Readiness", {"description": "Configuration loaded and store reachable", "content": {
+    paths["/readyz"] = _get("Readiness", {"description": "Configuration loaded, the store takes a write and no audit "
+                                                         "row waits for it", "content": {
         "application/json": {"schema": {"type": "object", "required": ["status"], "properties": {
             "status": {"const": "ready"}, "policyVersion": {"type": "string"}}}}}},
-        _errors(**{"503": "The feedback store is unreachable"}))
+        _errors(**{"503": "The store cannot be written, or audit rows kept during a store fault wait for it"}))
+    paths["/metrics"] = _get("Prometheus metrics (text format; README \"Operating it\")", {
+        "description": "Counters, histograms and build information", "content": {"text/plain": {"schema": {
+            "type": "string"}}}}, _errors("401", **{"404": "Served on TRD_CDS_METRICS_BIND instead, or off"}))
     paths["/openapi.json"] = _get("This document", {"description": "OpenAPI 3.1", "content": {
         "application/json": {"schema": {"type": "object"}}}})
     return {
         "openapi": "3.1.0",
         "info": {"title": "trd-cds", "version": DOCUMENT_VERSION,
-                 "description": "HL7 CDS Hooks 2.0 service for IV ketamine and intranasal esketamine orders."},
+                 "description": "HL7 CDS Hooks 2.0 service for IV ketamine and intranasal esketamine orders. "
+                                "Optional request fields sent as null are treated as absent; required "
+                                "fields must not be null."},
         "paths": paths,
         "components": {"schemas": _COMPONENTS, "securitySchemes": {"cdsHooksJwt": {
             "type": "http", "scheme": "bearer", "bearerFormat": "JWT",

@@ -7,10 +7,12 @@ import time
 from datetime import date, datetime, timezone
 
 from flask import Blueprint, current_app, g, jsonify, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 import hooks
 from cds_service.errors import ApiError, PreconditionFailed
 from cds_service.fhir import egress, patient_data
+from cds_service.ops import metrics
 from cds_service.protocol import schemas
 from cds_service.protocol.services import LATEST_VALUE_KEYS, REQUIRED_KEYS, SERVICES, configured_templates, discovery_document
 from fhir_mappings.orders import ordered_medications
@@ -36,7 +38,7 @@ def discovery():
 @cds.post("/cds-services/<service_id>")
 def invoke(service_id: str):
     service = _service(service_id)
-    payload = _json_body()
+    payload = schemas.without_nulls(service.hook, _json_body())
     if isinstance(payload, dict) and payload.get("hook") not in (None, service.hook):
         raise ApiError(f"service {service.id} answers the {service.hook} hook, not {payload['hook']!r}", "hook")
     schemas.validate(service.hook, payload)
@@ -49,6 +51,7 @@ def invoke(service_id: str):
         _log_call(patient_data.call_summary(getattr(error, "gathered", None), status=412), payload, service, started, 0)
         raise
     _log_call(summary, payload, service, started, len(cards))
+    metrics.cards(service.id, cards)
     if cards:
         _audit(service, payload, cards)
     return jsonify({"cards": cards})
@@ -57,7 +60,7 @@ def invoke(service_id: str):
 def _log_call(summary: dict, payload: dict, service, started: float, cards: int) -> None:
     summary.update(service=service.id, hookInstance=payload["hookInstance"], cards=cards,
                    ms=round((time.monotonic() - started) * 1000, 1))
-    call_log.info(json.dumps(summary, sort_keys=True))
+    call_log.info(json.dumps(summary, sort_keys=True), extra={"fields": summary})
 
 
 def _usable_server(payload: dict) -> dict:
@@ -102,7 +105,7 @@ def _as_of(orders) -> date:
 
 def _audit(service, payload: dict, cards: list[dict]) -> None:
     context = payload["context"]
-    state().store.record_audit({
+    state().audits.record({
         "hookInstance": payload["hookInstance"], "service": service.id, "hook": service.hook,
         "time": datetime.now(timezone.utc).isoformat(), "patientId": context["patientId"],
         "userId": context["userId"], "policyVersion": state().policy.version,
@@ -114,10 +117,11 @@ def _audit(service, payload: dict, cards: list[dict]) -> None:
 @cds.post("/cds-services/<service_id>/feedback")
 def feedback(service_id: str):
     service = _service(service_id)
-    document = _json_body()
+    document = schemas.without_nulls("feedback", _json_body())
     schemas.validate("feedback", document)
     schemas.check_feedback_timestamps(document)
     result = state().store.record_feedback(service.id, document["feedback"], g.get("issuer"))
+    metrics.feedback(service.id, result.stored, result.duplicates, result.unknown_cards)
     return jsonify({"stored": result.stored, "duplicates": result.duplicates,
                     "unknownCards": result.unknown_cards})
 
@@ -129,12 +133,15 @@ def healthz():
 
 @ops.get("/readyz")
 def readyz():
+    """Ready when the store can write and no audit row waits for it."""
     try:
-        reachable = state().store.ping()
+        writable = state().store.ping()
     except Exception:  # any store failure means "not ready", reported without detail
-        reachable = False
-    if not reachable:
-        raise ApiError("feedback store unreachable", "store", status=503)
+        writable = False
+    pending = state().audits.pending
+    if not writable or pending:
+        raise ApiError(f"feedback/audit store cannot be written ({pending} audit rows kept for retry)",
+                       "store", status=503)
     return jsonify({"status": "ready", "policyVersion": state().policy.version})
 
 
@@ -154,6 +161,9 @@ def _json_body():
         raise ApiError(f"Content-Type must be application/json, not {mimetype or 'missing'!r}",
                        "Content-Type", status=415)
     raw = request.get_data(cache=False)
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    if request.content_length is None and len(raw) >= limit and request.environ["wsgi.input"].read(1):
+        raise RequestEntityTooLarge()  # a chunked body: werkzeug's stream stops at the limit silently
     if not raw.strip():
         raise ApiError("request body is empty; a JSON object is required", "(body)")
     try:

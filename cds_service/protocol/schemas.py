@@ -130,6 +130,23 @@ _VALIDATORS = {
 }
 
 
+def without_nulls(kind: str, document):
+    """``document`` without the ``null`` members that are optional (clients built on pydantic or
+    Jackson defaults send ``"fhirServer": null``): null is absent. Required members keep their null
+    (400 naming them), and prefetch values keep theirs (null means "no data")."""
+    return _drop_nulls(_VALIDATORS[kind].schema, document)
+
+
+def _drop_nulls(schema: dict, document):
+    if isinstance(document, list) and "items" in schema:
+        return [_drop_nulls(schema["items"], item) for item in document]
+    if not isinstance(document, dict) or "properties" not in schema:
+        return document
+    required, properties = set(schema.get("required", ())), schema["properties"]
+    return {name: _drop_nulls(properties.get(name, {}), value) for name, value in document.items()
+            if value is not None or name in required or name not in properties}
+
+
 def _path(error) -> str:
     text = ""
     for part in error.absolute_path:

@@ -9,23 +9,34 @@ Only identifiers are stored: no tokens, no card text, no names.
 """
 from __future__ import annotations
 
+import logging
 import time
+import uuid
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
 from sqlalchemy import (JSON, Boolean, Column, DateTime, Double, Engine, ForeignKey, Integer, MetaData,
                         String, Table, Text, TypeDecorator, UniqueConstraint, create_engine, delete,
-                        event, insert, make_url, select, text)
+                        event, exc, insert, make_url, select, text)
 from sqlalchemy.dialects import postgresql, sqlite
 
 from cds_service.config import ConfigError
+from cds_service.errors import StoreUnavailable
+from cds_service.ops import metrics
 from cds_service.store.memory import FeedbackResult, MemoryStore
+from cds_service.store.replay import MemoryReplayCache
 
+log = logging.getLogger(__name__)
 MEMORY_URL = "memory://"
-SQLITE_BUSY_TIMEOUT_MS = 10_000
+SQLITE_BUSY_TIMEOUT_MS = 10_000  # migrations and maintenance wait this long for SQLite's write lock
+REQUEST_BUSY_TIMEOUT_MS = 2000  # a write a client waits on gives up sooner: the store is "unavailable"
+POSTGRES_CONNECT_TIMEOUT_S = 3
 REPLAY_PURGE_EVERY_S = 60
+REPLAY_FALLBACK_S = 5  # after a failed write, the replay cache stays in memory this long
 _DIALECT_INSERT = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
 
 
@@ -100,7 +111,9 @@ def make_engine(url: str) -> Engine:
     if parsed.get_backend_name() not in _DIALECT_INSERT:
         raise ConfigError(f"TRD_CDS_DATABASE_URL must be memory://, sqlite:/// or postgresql+psycopg://, "
                           f"not {parsed.get_backend_name()!r}")
-    engine = create_engine(parsed, pool_pre_ping=parsed.get_backend_name() == "postgresql")
+    postgres = parsed.get_backend_name() == "postgresql"
+    engine = create_engine(parsed, pool_pre_ping=postgres,
+                           connect_args={"connect_timeout": POSTGRES_CONNECT_TIMEOUT_S} if postgres else {})
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine
@@ -115,6 +128,34 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+@contextmanager
+def request_transaction(engine: Engine):
+    """A transaction for a write a client waits on: on SQLite it waits at most REQUEST_BUSY_TIMEOUT_MS
+    for the write lock. A database error leaves as ``StoreUnavailable`` (503) and discards the
+    connection, so none opened read-only or broken during a fault outlives it."""
+    try:
+        with engine.connect() as connection:
+            sqlite_file = connection.dialect.name == "sqlite"
+            try:
+                if sqlite_file:
+                    _busy_timeout(connection, REQUEST_BUSY_TIMEOUT_MS)
+                with connection.begin():
+                    yield connection
+            except exc.DBAPIError:
+                connection.invalidate()
+                raise
+            finally:
+                if sqlite_file and not connection.invalidated:
+                    _busy_timeout(connection, SQLITE_BUSY_TIMEOUT_MS)
+    except exc.DBAPIError as error:
+        log.warning("store write failed: %s", str(error.orig).splitlines()[0] if str(error.orig) else error)
+        raise StoreUnavailable("the store cannot be written now; nothing was stored, retry later") from None
+
+
+def _busy_timeout(connection, milliseconds: int) -> None:
+    connection.connection.dbapi_connection.execute(f"PRAGMA busy_timeout={milliseconds}")
 
 
 def alembic_config(connection) -> Config:
@@ -132,7 +173,11 @@ def migrate(engine: Engine, revision: str = "head") -> None:
             connection.execute(text("SELECT pg_advisory_xact_lock(hashtext('trd-cds migrations'))"))
         else:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
+        before = MigrationContext.configure(connection).get_current_revision()
         command.upgrade(alembic_config(connection), revision)
+        after = MigrationContext.configure(connection).get_current_revision()
+    if after != before:
+        log.info("database schema migrated from %s to %s", before or "(empty)", after)
 
 
 def open_store(url: str):
@@ -159,7 +204,7 @@ class SQLStore:
         return SQLReplayCache(self.engine)
 
     def record_audit(self, audit: dict) -> None:
-        with self.engine.begin() as connection:
+        with request_transaction(self.engine) as connection:
             call_id = connection.execute(insert(hook_calls).values(
                 hook_instance=audit["hookInstance"], service_id=audit["service"], hook=audit["hook"],
                 called_at=parse_utc(audit["time"]), patient_id=audit["patientId"], user_id=audit["userId"],
@@ -174,7 +219,7 @@ class SQLStore:
         rows = [_feedback_row(service_id, item, issuer, received_at) for item in items]
         stored = unknown = 0
         statement = _insert_ignoring_conflicts(self.engine, feedback).returning(feedback.c.id)
-        with self.engine.begin() as connection:
+        with request_transaction(self.engine) as connection:
             known = set(connection.scalars(select(cards.c.uuid).where(
                 cards.c.uuid.in_([row["card_uuid"] for row in rows]))))
             for row in rows:
@@ -185,8 +230,13 @@ class SQLStore:
         return FeedbackResult(stored, len(rows) - stored, unknown)
 
     def ping(self) -> bool:
-        with self.engine.connect() as connection:
-            return connection.execute(text("SELECT 1")).scalar_one() == 1
+        """True when the store can write: a row is written and deleted in one committed transaction,
+        so a locked, read-only or stopped store raises ``StoreUnavailable`` (a read would not)."""
+        probe = {"issuer": "trd-cds readiness probe", "jti": str(uuid.uuid4()), "expires_at": 0.0}
+        with request_transaction(self.engine) as connection:
+            connection.execute(insert(replays).values(probe))
+            connection.execute(delete(replays).where(replays.c.jti == probe["jti"]))
+        return True
 
     def purge(self, older_than: timedelta) -> dict[str, int]:
         """Delete hook calls, their cards and feedback received before now - ``older_than``, and every
@@ -231,15 +281,30 @@ class SQLReplayCache:
         self.engine = engine
         self._clock = clock
         self._next_purge = 0.0
+        self._fallback = MemoryReplayCache(clock)  # while the database cannot be written
+        self._fallback_until = 0.0
 
     def seen(self, issuer: str, jti: str, expires_at: float) -> bool:
+        """The shared check; while the store cannot be written, this process's memory decides
+        (retried every REPLAY_FALLBACK_S, so calls do not each wait for a failing store)."""
+        if self._clock() >= self._fallback_until:
+            try:
+                return self._seen_in_database(issuer, jti, expires_at)
+            except StoreUnavailable:
+                metrics.STORE_ERRORS.labels("replay_cache").inc()
+                self._fallback_until = self._clock() + REPLAY_FALLBACK_S
+                log.warning("JWT replay cache: store cannot be written; jti checked in this process only "
+                            "for %d s", REPLAY_FALLBACK_S)
+        return self._fallback.seen(issuer, jti, expires_at)
+
+    def _seen_in_database(self, issuer: str, jti: str, expires_at: float) -> bool:
         now = self._clock()
         statement = _DIALECT_INSERT[self.engine.dialect.name](replays).values(
             issuer=issuer, jti=jti, expires_at=expires_at)
         statement = statement.on_conflict_do_update(
             index_elements=[replays.c.issuer, replays.c.jti], set_={"expires_at": statement.excluded.expires_at},
             where=replays.c.expires_at <= now).returning(replays.c.jti)
-        with self.engine.begin() as connection:
+        with request_transaction(self.engine) as connection:
             if now >= self._next_purge:
                 self._next_purge = now + REPLAY_PURGE_EVERY_S
                 connection.execute(delete(replays).where(replays.c.expires_at <= now))

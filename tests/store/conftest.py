@@ -58,12 +58,9 @@ class PostgresServer:
     def start(self) -> float:
         """Start the server; returns the seconds it took (initdb included)."""
         started = time.monotonic()
-        data = self.root / "data"
-        self._run(str(self.bindir / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust",
+        self._run(str(self.bindir / "initdb"), "-D", str(self.root / "data"), "-U", "postgres", "-A", "trust",
                   "-E", "UTF8", "--no-sync")
-        options = f"-h 127.0.0.1 -p {self.port} -k {self.root} -F -c max_connections=300"
-        self._run(str(self.bindir / "pg_ctl"), "-D", str(data), "-l", str(self.root / "server.log"),
-                  "-w", "-t", "30", "-o", options, "start")
+        self.resume()
         return time.monotonic() - started
 
     def create_database(self) -> str:
@@ -74,8 +71,17 @@ class PostgresServer:
             connection.execute(f"CREATE DATABASE {name}")
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{name}"
 
-    def stop(self) -> None:
+    def halt(self) -> None:
+        """Stop the server, keeping its data (``start`` brings it back)."""
         self._run(str(self.bindir / "pg_ctl"), "-D", str(self.root / "data"), "-m", "fast", "-w", "stop", check=False)
+
+    def resume(self) -> None:
+        options = f"-h 127.0.0.1 -p {self.port} -k {self.root} -F -c max_connections=300"
+        self._run(str(self.bindir / "pg_ctl"), "-D", str(self.root / "data"), "-l", str(self.root / "server.log"),
+                  "-w", "-t", "30", "-o", options, "start")
+
+    def stop(self) -> None:
+        self.halt()
         shutil.rmtree(self.root, ignore_errors=True)
 
 

@@ -1,0 +1,1 @@
+"""Operations: Prometheus metrics and the gunicorn hooks of ``trd-cds serve``."""
