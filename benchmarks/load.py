@@ -2,9 +2,9 @@
 
     python -m benchmarks.load [--duration 30]      (needs wrk: apt-get install wrk)
 
-Each app runs under gunicorn with the same flags on 127.0.0.1 (workers = cores, BENCH_THREADS
-threads, 4 by default as in ``trd-cds serve``); wrk posts the typical order-sign request (prefetch
-complete) on 8 connections (= workers × threads on 2 cores: p50 there is service time) and on 64
+Each app runs under gunicorn on 127.0.0.1 (workers = cores, BENCH_THREADS threads, 4 by default as
+in ``trd-cds serve``; trd-cds through its serve command and worker, the floors with gthread); wrk
+posts the typical order-sign request (prefetch complete) on 8 connections (= workers × threads on 2 cores: p50 there is service time) and on 64
 (p50 there is mostly queueing: by Little's law, latency ≈ connections / throughput). The floors:
 Flask parsing the body with the service's CORS and security headers, and a bare WSGI app.
 CPU-ms per request is the server's process CPU time (master and workers) over the requests served.
@@ -63,7 +63,7 @@ def main() -> None:
         body_file.flush()
         results = {name: measure(command, body, body_file.name, duration) for name, command in APPS.items()}
     print(f"# throughput — {machine()}")
-    print(f"gunicorn gthread, {os.cpu_count()} workers × {THREADS} threads; wrk {duration} s per row; "
+    print(f"gunicorn, {os.cpu_count()} workers × {THREADS} threads; wrk {duration} s per row; "
           f"typical order-sign request ({len(body) / 1000:.0f} kB); one run, so the ratios hold, not the absolutes")
     print(f"{'app':>12} {'conns':>5} {'req/s':>8} {'CPU ms/req':>10} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
     for name, by_connections in results.items():
