@@ -2,32 +2,37 @@
 
     python -m benchmarks.no_prefetch
 
-Times each prefetch query run directly against the server, alone and all at once from 9 threads,
-then the hook call (in process) that runs the same queries itself. Target: the hook call ≤ 1.5×
-the slowest single query (the queries run concurrently), not their sum. sekmet-fhir answers from
-one process, so queries sent together partly queue there: "all at once" shows that floor.
+Times each prefetch query run directly against the server, alone and all at once from as many
+threads, then the hook call (in process) that runs the same queries itself. sekmet-fhir answers
+from one process, so queries sent together partly queue there: "all at once" is the floor.
+Target: the hook call ≤ 1.3× "all at once". Then the same against a stub FHIR server that answers
+each query after 20 ms, all concurrently; target: the hook call ≤ 1.5× the slowest single query.
 """
 from __future__ import annotations
 
 import contextlib
 import json
+import multiprocessing
 import statistics
 import subprocess
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import unquote
 
 import requests
 
 from benchmarks import payloads
-from benchmarks.common import bench_app, machine, post_hook
+from benchmarks.common import bench_client, machine, post_hook
 from benchmarks.server import free_port
 from cds_service.fhir.patient_data import render
 from cds_service.protocol.services import prefetch_templates
 from tests.integration.conftest import sekmet_executable, wait_until_ready
 
 REPEAT = 20
+STUB_DELAY_S = 0.020  # a FHIR server that takes 20 ms per query, however many arrive together
 
 
 @contextlib.contextmanager
@@ -54,7 +59,7 @@ def fhir_server():
 def load(base: str, request: dict) -> None:
     """PUT the request's patient, encounter and every prefetched resource in one transaction."""
     resources = [resource for value in request["prefetch"].values() if value
-                 for resource in ([e["resource"] for e in value["entry"]] if value["resourceType"] == "Bundle"
+                 for resource in ([e["resource"] for e in value.get("entry", [])] if value["resourceType"] == "Bundle"
                                   else [value])]
     bundle = {"resourceType": "Bundle", "type": "transaction",
               "entry": [{"resource": r, "request": {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"}}
@@ -81,30 +86,83 @@ def all_at_once(session: requests.Session, urls: list[str]) -> float:
     return time.perf_counter() - started
 
 
+def stub_answers(request: dict, queries: dict[str, str]) -> dict[str, dict]:
+    """The prefetch value of each key, by its unquoted query: what a FHIR server would answer."""
+    return {unquote(query): request["prefetch"][key] for key, query in queries.items() if request["prefetch"].get(key)}
+
+
+@contextlib.contextmanager
+def delayed_stub(answers: dict[str, dict], delay_s: float):
+    """Yield (base URL, unknown-query counter) of a FHIR stub on 127.0.0.1, in its own process, that
+    answers every query after ``delay_s``, all concurrently; an unknown query gets an empty Bundle."""
+    misses = multiprocessing.Value("i", 0)
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # headers and body go out at once, no delayed-ACK wait
+
+        def do_GET(self):  # noqa: N802 (http.server's name)
+            time.sleep(delay_s)
+            answer = answers.get(unquote(self.path.split("/fhir/", 1)[-1]))
+            if answer is None:
+                with misses.get_lock():
+                    misses.value += 1
+            body = json.dumps(answer or {"resourceType": "Bundle", "type": "searchset", "total": 0}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/fhir+json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+    server.daemon_threads = True
+    process = multiprocessing.get_context("fork").Process(target=server.serve_forever, daemon=True)
+    process.start()
+    server.socket.close()  # the stub's process serves it; this one only connects
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/fhir", misses
+    finally:
+        process.terminate()
+        process.join(timeout=5)
+
+
+def measure(base: str, request: dict, queries: dict[str, str]) -> dict:
+    """Medians in ms: each query alone, all at once, and the hook call that runs them itself."""
+    urls = {key: f"{base}/{query}" for key, query in queries.items()}
+    with requests.Session() as session:
+        session.mount("http://", requests.adapters.HTTPAdapter(pool_maxsize=len(urls)))
+        alone = {key: statistics.median(timed_get(session, url) for _ in range(REPEAT)) * 1000
+                 for key, url in urls.items()}
+        together = statistics.median(all_at_once(session, list(urls.values())) for _ in range(REPEAT)) * 1000
+    call = {key: value for key, value in request.items() if key != "prefetch"} | {"fhirServer": base}
+    body = payloads.body(call)
+    with bench_client() as client:
+        post_hook(client, body)  # warm-up: connection pool
+        hook = statistics.median(post_hook(client, body) for _ in range(REPEAT)) * 1000
+    return {"alone": alone, "slowest": max(alone.values()), "together": together, "hook": hook}
+
+
 def main() -> None:
     request = payloads.typical_request()
+    queries = {key: render(template, request["context"]) for key, template in prefetch_templates().items()}
     with fhir_server() as base:
         load(base, request)
-        queries = {key: render(template, request["context"]) for key, template in prefetch_templates().items()}
-        urls = {key: f"{base}/{query}" for key, query in queries.items()}
-        with requests.Session() as session:
-            session.mount("http://", requests.adapters.HTTPAdapter(pool_maxsize=len(urls)))
-            query_ms = {key: statistics.median(timed_get(session, url) for _ in range(REPEAT)) * 1000
-                        for key, url in urls.items()}
-            together_ms = statistics.median(all_at_once(session, list(urls.values())) for _ in range(REPEAT)) * 1000
-        call = {key: value for key, value in request.items() if key != "prefetch"} | {"fhirServer": base}
-        client = bench_app().test_client()
-        body = payloads.body(call)
-        post_hook(client, body)  # warm-up: connection pool
-        hook_ms = statistics.median(post_hook(client, body) for _ in range(REPEAT)) * 1000
-    slowest = max(query_ms.values())
+        sekmet = measure(base, request, queries)
+    with delayed_stub(stub_answers(request, queries), STUB_DELAY_S) as (base, misses):
+        stub = measure(base, request, queries)
     print(f"# no-prefetch path — {machine()}")
-    print("FHIR query alone (median of %d): " % REPEAT + ", ".join(f"{k} {v:.1f}" for k, v in query_ms.items()))
-    print(f"slowest query {slowest:.1f} ms, sum of queries {sum(query_ms.values()):.1f} ms, "
-          f"all at once {together_ms:.1f} ms")
-    print(f"hook call {hook_ms:.1f} ms = {hook_ms / slowest:.2f}× the slowest query (target ≤ 1.5×), "
-          f"{hook_ms / together_ms:.2f}× all at once; service time beyond the FHIR server's "
-          f"{hook_ms - together_ms:.1f} ms")
+    print(f"sekmet-fhir, each query alone (median of {REPEAT}): "
+          + ", ".join(f"{k} {v:.1f}" for k, v in sekmet["alone"].items()))
+    print(f"sekmet-fhir: slowest query {sekmet['slowest']:.1f} ms, sum {sum(sekmet['alone'].values()):.1f} ms, "
+          f"all at once {sekmet['together']:.1f} ms; hook call {sekmet['hook']:.1f} ms = "
+          f"{sekmet['hook'] / sekmet['together']:.2f}× all at once (target ≤ 1.3×)")
+    print(f"stub answering after {STUB_DELAY_S * 1000:.0f} ms, concurrently: slowest query {stub['slowest']:.1f} ms, "
+          f"all at once {stub['together']:.1f} ms; hook call {stub['hook']:.1f} ms = "
+          f"{stub['hook'] / stub['slowest']:.2f}× the slowest query (target ≤ 1.5×)"
+          + (f"; {misses.value} unknown queries answered empty" if misses.value else ""))
 
 
 if __name__ == "__main__":

@@ -30,23 +30,31 @@ def product_command(bind: str, workers: int) -> list[str]:
             "--workers", str(workers), "--threads", str(THREADS)]
 
 
-def baseline_command(bind: str, workers: int) -> list[str]:
-    """benchmarks.baseline_app under the gunicorn flags that ``cds_service.cli serve`` passes."""
+def baseline_command(bind: str, workers: int, app: str = "benchmarks.baseline_app:app") -> list[str]:
+    """A floor app of benchmarks.baseline_app under the gunicorn flags that ``cds_service.cli serve`` passes."""
     return [sys.executable, "-m", "gunicorn", "--bind", bind, "--workers", str(workers), "--threads", str(THREADS),
             "--worker-class", "gthread", "--timeout", "30", "--graceful-timeout", "10",
-            "--max-requests", "5000", "--max-requests-jitter", "500", "--access-logfile", "-",
-            "benchmarks.baseline_app:app"]
+            "--max-requests", "5000", "--max-requests-jitter", "500", "--access-logfile", "-", app]
+
+
+def flask_floor_command(bind: str, workers: int) -> list[str]:
+    return baseline_command(bind, workers, "benchmarks.baseline_app:flask_app")
 
 
 @contextlib.contextmanager
 def running(command_for, workers: int, ready_path: str, env: dict[str, str] | None = None):
-    """Yield (base URL, gunicorn master Popen) of ``command_for(bind, workers)``; stop it afterwards."""
+    """Yield (base URL, gunicorn master Popen) of ``command_for(bind, workers)``; stop it afterwards.
+
+    The store is SQLite in a temporary directory unless ``env`` names one: nothing is written into the repo.
+    """
     port = free_port()
     bind = f"127.0.0.1:{port}"
     base = f"http://{bind}"
-    with tempfile.TemporaryFile() as log:
+    with tempfile.TemporaryFile() as log, tempfile.TemporaryDirectory(prefix="trd-cds-bench-") as workdir:
+        env = {**os.environ, "TRD_CDS_LOG_LEVEL": "WARNING",
+               "TRD_CDS_DATABASE_URL": f"sqlite:///{workdir}/trd-cds.db", **(env or {})}
         process = subprocess.Popen(command_for(bind, workers), cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
-                                   env={**os.environ, "TRD_CDS_LOG_LEVEL": "WARNING", **(env or {})})
+                                   env=env)
         try:
             wait_until_ready(base + ready_path, process, log)
             yield base, process
@@ -72,13 +80,25 @@ def peak_rss_mb(pid: int) -> float:
     raise RuntimeError(f"no VmHWM for {pid}")
 
 
+def cpu_seconds(master: subprocess.Popen) -> float:
+    """CPU time (user + system) of the gunicorn master, its live workers and the workers it reaped."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in [master.pid, *worker_pids(master)]:
+        with contextlib.suppress(OSError):  # a worker that exited just now is counted in the master's reaped time
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            # utime, stime, cutime, cstime are fields 14-17 of proc(5); fields[0] here is field 3
+            total += sum(int(value) for value in fields[11:15]) / ticks
+    return total
+
+
 def wait_until_ready(url: str, process: subprocess.Popen, log) -> None:
     end = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < end:
         if process.poll() is not None:
             log.seek(0)
             raise RuntimeError(f"server exited with {process.returncode}:\n{log.read()[-2000:].decode()}")
-        with contextlib.suppress(requests.ConnectionError):
+        with contextlib.suppress(requests.RequestException):  # refused, reset, timed out, 5xx while starting
             if requests.get(url, timeout=1).ok:
                 return
         time.sleep(0.2)

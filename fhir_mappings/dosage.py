@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 from typing import Any, Iterable
 
-from .reading import as_dict, as_list, codings, number, text
+from .reading import as_dict, as_list, codings, memoised, number, text
 
 # UCUM mass units (ucum.org); "ug"/"mcg" are both seen for micrograms, and the unit names in words.
 MG_PER_UNIT = {"mg": 1.0, "g": 1000.0, "mcg": 0.001, "ug": 0.001, "µg": 0.001, "μg": 0.001,
@@ -36,12 +36,16 @@ def unit_words(quantity: Any) -> list[str]:
     """``code`` and ``unit`` of a Quantity, lower case, without UCUM braces or a plural "s"."""
     words = []
     for raw in (as_dict(quantity).get("code"), as_dict(quantity).get("unit")):
-        word = re.sub(r"[{}]|\(s\)$", "", text(raw).lower()).strip()
-        if word.endswith("s") and word[:-1] in COUNT_UNITS:
-            word = word[:-1]
+        word = _unit_word(text(raw))
         if word and word not in words:
             words.append(word)
     return words
+
+
+@memoised
+def _unit_word(raw: str) -> str:
+    word = re.sub(r"[{}]|\(s\)$", "", raw.lower()).strip()
+    return word[:-1] if word.endswith("s") and word[:-1] in COUNT_UNITS else word
 
 
 def mass_mg(quantity: Any) -> float | None:

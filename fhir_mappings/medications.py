@@ -127,8 +127,9 @@ def medication_exposure(resource: dict, known: Mapping[str, dict] | None = None
     concept, unresolved = medication_concept(resource, known)
     found = ingredient_of(concept)
     identity = None
+    names = concept_text(concept)
     if found is None:
-        if concept_text(concept):
+        if names:
             return None
         codes = ", ".join(code for _, code in codings(concept))
         # a contained "#id" is local to its resource: it does not identify a medicine across records
@@ -149,7 +150,7 @@ def medication_exposure(resource: dict, known: Mapping[str, dict] | None = None
     dosages = resource.get("dosageInstruction" if resource.get("resourceType") == "MedicationRequest"
                            else "dosage")
     name = found.name if found else None
-    daily, dose_reasons = daily_dose_mg(dosages, concept_text(concept), found.dose_name if found else None,
+    daily, dose_reasons = daily_dose_mg(dosages, names, found.dose_name if found else None,
                                         found.unit_strength_mg if found else None)
     return MedicationExposure(
         source=source(resource), ingredient=name, rxcui=found.rxcui if found else None,

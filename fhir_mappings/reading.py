@@ -2,13 +2,29 @@
 from __future__ import annotations
 
 import calendar
-
+import functools
 import math
 import re
 from datetime import date
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 _DATE = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?")
+MEMO_MAX_CHARS = 200  # longer arguments are computed each time, so that no big input stays in a cache
+_Result = TypeVar("_Result")
+
+
+def memoised(function: Callable[..., _Result]) -> Callable[..., _Result]:
+    """``function`` of strings, computed once per process for short arguments (codes, names, dates).
+
+    Charts repeat the same codes, drug names and units in every record; the result must be immutable.
+    """
+    cached = functools.lru_cache(maxsize=4096)(function)
+
+    @functools.wraps(function)
+    def lookup(*args: str) -> _Result:
+        return cached(*args) if sum(map(len, args)) <= MEMO_MAX_CHARS else function(*args)
+    lookup.cache_info = cached.cache_info  # type: ignore[attr-defined]
+    return lookup
 
 
 def as_dict(value: Any) -> dict:
@@ -41,12 +57,10 @@ def number(value: Any) -> float | None:
 def codings(concept: Any) -> list[tuple[str, str]]:
     """``(system, code)`` pairs of a CodeableConcept (or of a single Coding)."""
     concept = as_dict(concept)
-    items = as_list(concept.get("coding")) if "coding" in concept else [concept]
     pairs = []
-    for coding in items:
-        coding = as_dict(coding)
-        if text(coding.get("code")):
-            pairs.append((text(coding.get("system")), text(coding.get("code"))))
+    for coding in as_list(concept.get("coding")) if "coding" in concept else [concept]:
+        if isinstance(coding, dict) and (code := text(coding.get("code"))):
+            pairs.append((text(coding.get("system")), code))
     return pairs
 
 
@@ -76,7 +90,12 @@ def parse_date(value: Any) -> date | None:
 
     A partial date ("2024", "2024-05") maps to the first day of its period; see ``is_partial``.
     """
-    match = _DATE.match(text(value))
+    return _calendar_date(value.strip()) if isinstance(value, str) else None
+
+
+@memoised
+def _calendar_date(value: str) -> date | None:
+    match = _DATE.match(value)
     if not match:
         return None
     year, month, day = (int(part) if part else 1 for part in match.groups())

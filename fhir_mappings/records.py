@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class MedicationExposure:
     """One MedicationStatement or MedicationRequest about a drug the rules care about."""
 
@@ -29,7 +29,7 @@ class MedicationExposure:
     unidentified_as: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ScaleScore:
     instrument: str  # "PHQ-9", "MADRS", "HAM-D"
     value: float
@@ -37,7 +37,7 @@ class ScaleScore:
     source: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Measurement:
     """A vital sign or body measurement; ``kind`` is systolic|diastolic|weight|height|bmi."""
 
@@ -47,7 +47,7 @@ class Measurement:
     source: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ConditionRecord:
     source: str
     system: str | None
@@ -58,7 +58,7 @@ class ConditionRecord:
     onset: date | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class AllergyRecord:
     source: str
     substance: str | None  # ingredient name when recognised ("ketamine", "esketamine")
@@ -66,7 +66,7 @@ class AllergyRecord:
     active: bool
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class OrderedMedication:
     """A draft MedicationRequest from ``context.draftOrders`` after scope detection."""
 
@@ -87,7 +87,7 @@ class OrderedMedication:
     dose_unknown: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Administration:
     """A completed MedicationAdministration of esketamine or ketamine: one session (decision-rules §9)."""
 
@@ -97,7 +97,7 @@ class Administration:
     dose_mg: float | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PatientRecord:
     patient_id: str
     birth_date: date | None = None

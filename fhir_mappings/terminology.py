@@ -8,6 +8,8 @@ import re
 from dataclasses import dataclass
 from importlib import resources
 
+from .reading import memoised
+
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 NDC = "http://hl7.org/fhir/sid/ndc"
 ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
@@ -143,12 +145,14 @@ def ingredient(name: str) -> Ingredient | None:
     return _ingredients().get(name.strip().lower())
 
 
+@memoised
 def ingredient_for_code(system: str, code: str) -> Ingredient | None:
     """The ingredient of an RxNorm ingredient code or of a listed product code (NDC)."""
     found = coded_rows("medications", system, code)
     return ingredient(found[0]["ingredient"]) if found else None
 
 
+@memoised
 def ingredient_in_text(free_text: str) -> Ingredient | None:
     """The ingredient named in the text: a combination product when every component is named
     ("bupropion 105 MG / dextromethorphan 45 MG" is Auvelity, not bupropion), else the first name
@@ -159,27 +163,32 @@ def ingredient_in_text(free_text: str) -> Ingredient | None:
     return ingredient(combination or found[0]["ingredient"]) if found else None
 
 
-def observation_names(system: str, code: str) -> list[tuple[str, str]]:
+@memoised
+def observation_names(system: str, code: str) -> tuple[tuple[str, str], ...]:
     """``(kind, name)`` of a LOINC or local code, e.g. ``("vital", "systolic")``."""
-    return [(row["kind"], row["name"]) for row in coded_rows("observations", system, code)]
+    return tuple((row["kind"], row["name"]) for row in coded_rows("observations", system, code))
 
 
+@memoised
 def scale_in_text(free_text: str) -> str | None:
     """The instrument named in an Observation's text ("MADRS", "Hamilton", ...), if any."""
     found = [row for row in text_rows("observations", free_text) if row["kind"] == "scale"]
     return found[0]["name"] if found else None
 
 
+@memoised
 def condition_categories(system: str, code: str) -> frozenset[str]:
     return frozenset(cat for row in coded_rows("conditions", system, code)
                      for cat in _split(row["categories"]))
 
 
+@memoised
 def route_for(system: str, code: str) -> str | None:
     found = coded_rows("routes", system, code)
     return found[0]["route"] if found else None
 
 
+@memoised
 def route_in_text(free_text: str) -> str | None:
     found = text_rows("routes", free_text)
     return found[0]["route"] if found else None

@@ -8,7 +8,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # cds_service groups, lowest first: a module imports only from its own group or one listed before it.
 LAYERS = ["base", "ops", "store", "auth", "fhir", "protocol", "preview", "app", "cli"]
-BASE = {"config", "errors", "logs"}  # settings, error types and logging, shared by every group
+BASE = {"config", "errors", "heap", "logs"}  # settings, error types, GC set-up and logging, shared by every group
 APP = {"", "factory", "wsgi"}  # create_app and load_settings (factory, named by the package), the WSGI entry
 # Top-level packages: each may import only the ones listed for it.
 PACKAGES = {"fhir_mappings": set(), "hooks": {"fhir_mappings"}, "cds_service": {"hooks", "fhir_mappings", "fixtures"}}

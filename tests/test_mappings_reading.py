@@ -3,7 +3,7 @@ from datetime import date
 
 import pytest
 
-from fhir_mappings.reading import last_possible_date, number
+from fhir_mappings.reading import MEMO_MAX_CHARS, _calendar_date, last_possible_date, number, parse_date
 
 
 @pytest.mark.parametrize("value, expected", [(3, 3.0), (0.5, 0.5), ("12.5", 12.5), (" 7 ", 7.0), (-2, -2.0)])
@@ -23,3 +23,14 @@ def test_number_refuses_non_finite_and_non_numbers(value):
 ])
 def test_last_possible_date_of_a_partial_date_is_the_end_of_its_period(value, expected):
     assert last_possible_date(value) == expected
+
+
+def test_dates_are_parsed_once_and_long_values_are_not_kept():
+    """fhir_mappings/reading.py ``memoised``: the same date text is looked up, a long one never cached."""
+    before = _calendar_date.cache_info()
+    assert parse_date(" 2019-07-23T10:00:00Z") == parse_date("2019-07-23T10:00:00Z") == date(2019, 7, 23)
+    after = _calendar_date.cache_info()
+    assert after.hits >= before.hits + 1
+    long_value = "2019-07-23" + "x" * MEMO_MAX_CHARS
+    assert parse_date(long_value) == date(2019, 7, 23)
+    assert _calendar_date.cache_info().currsize == after.currsize

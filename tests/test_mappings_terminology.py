@@ -127,8 +127,8 @@ def test_mood_stabilizers_have_their_role_and_do_not_count_as_trials():
 
 
 def test_breastfeeding_status_and_answers():
-    assert t.observation_names("http://loinc.org", "63895-7") == [("status", "breastfeeding")]
-    assert t.observation_names("http://loinc.org", "LA29252-6") == [("answer", "breastfeeding")]
+    assert t.observation_names("http://loinc.org", "63895-7") == (("status", "breastfeeding"),)
+    assert t.observation_names("http://loinc.org", "LA29252-6") == (("answer", "breastfeeding"),)
 
 
 @pytest.mark.parametrize("text, name", [
