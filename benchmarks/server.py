@@ -59,12 +59,17 @@ def running(command_for, workers: int, ready_path: str, env: dict[str, str] | No
             wait_until_ready(base + ready_path, process, log)
             yield base, process
         finally:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop(process)
+
+
+def stop(process: subprocess.Popen, timeout_s: float = 15) -> None:
+    """SIGTERM (gunicorn's graceful stop), then SIGKILL if it has not ended within ``timeout_s``."""
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def worker_pids(master: subprocess.Popen) -> list[int]:
