@@ -52,3 +52,17 @@ def test_cli_keys_generate(tmp_path, capsys):
     assert main(["keys", "generate", "--out", str(tmp_path), "--kid", "cli-key"]) == 0
     assert (tmp_path / "cli-key.private.pem").exists() and (tmp_path / "jwks.json").exists()
     assert "jwks.json" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("kid", ["../../evil", "/etc/evil", ".hidden", "a/b", ""])
+def test_cli_refuses_a_kid_that_is_not_a_plain_file_name(tmp_path, capsys, kid):
+    with pytest.raises(SystemExit) as stopped:
+        main(["keys", "generate", "--out", str(tmp_path / "keys"), "--kid", kid])
+    assert stopped.value.code == 2 and "argument --kid" in capsys.readouterr().err
+    assert not list(tmp_path.rglob("*.pem")) and not (tmp_path / "evil.private.pem").exists()
+
+
+def test_cli_refuses_to_overwrite_a_private_key_without_a_traceback(tmp_path):
+    assert main(["keys", "generate", "--out", str(tmp_path), "--kid", "ehr-1"]) == 0
+    with pytest.raises(SystemExit, match="ehr-1.private.pem exists; choose another --kid"):
+        main(["keys", "generate", "--out", str(tmp_path), "--kid", "ehr-1"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import re
 from datetime import date
 
 from cds_service.cli.orders import ORDERS
@@ -59,8 +60,16 @@ def register_keys(commands: argparse._SubParsersAction) -> None:
     actions = keys_parser.add_subparsers(dest="keys_command", required=True)
     generate = actions.add_parser("generate", help="write an ES384 private key and add it to DIR/jwks.json")
     generate.add_argument("--out", required=True, metavar="DIR")
-    generate.add_argument("--kid", help="key id (default: the key's RFC 7638 thumbprint)")
+    generate.add_argument("--kid", type=_kid, help="key id: letters, digits, '.', '_', '-' (default: the key's "
+                                                   "RFC 7638 thumbprint); it names the key file in DIR")
     generate.set_defaults(func=lazy("keys", "generate_command"))
+
+
+def _kid(value: str) -> str:
+    """A key id that is a plain file name: never a path out of --out."""
+    if not re.fullmatch(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}", value):
+        raise argparse.ArgumentTypeError("must be 1-64 letters, digits, '.', '_' or '-', not starting with '.'")
+    return value
 
 
 def _days(value: str) -> float:

@@ -65,7 +65,10 @@ def _thumbprint(jwk: dict) -> str:
 
 
 def generate_command(args: argparse.Namespace) -> int:
-    private_path, jwks_path = generate_keypair(args.out, args.kid)
+    try:
+        private_path, jwks_path = generate_keypair(args.out, args.kid)
+    except FileExistsError as error:  # never overwrite a private key
+        raise SystemExit(f"trd-cds keys generate: {error.filename} exists; choose another --kid") from None
     print(f"private key (keep secret): {private_path}")
     print(f"public JWK Set: {jwks_path}  (publish it, or name it as jwks_file in the issuers file)")
     return 0
