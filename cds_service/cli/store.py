@@ -15,6 +15,7 @@ from collections import Counter
 from datetime import date, datetime, time, timedelta, timezone
 
 from sqlalchemy import Engine, case, func, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from cds_service.store.sql import MEMORY_URL, SQLStore, cards, feedback, hook_calls, make_engine, migrate
 
@@ -95,8 +96,12 @@ def _engine(url: str | None) -> Engine:
         url = load_settings().database_url
     if url == MEMORY_URL:
         raise SystemExit("trd-cds: the memory:// store keeps nothing between runs; give --database-url")
-    engine = make_engine(url)
-    migrate(engine)
+    try:
+        engine = make_engine(url)
+        migrate(engine)
+    except SQLAlchemyError as error:  # a folder that does not exist, a server that is down, a bad URL
+        cause = getattr(error, "orig", None) or error
+        raise SystemExit(f"trd-cds: cannot open the store: {type(cause).__name__}: {cause}") from None
     return engine
 
 
