@@ -164,7 +164,8 @@ def interaction_finding(drug: str, patient: PatientRecord, today: date,
                    md(f"{exposure.ingredient}, {effect} ({exposure.source})"), frozenset({exposure.ingredient}))
               for exposure in active for role, effect in INTERACTING_ROLES.items() if role in exposure.roles]
     blunting = drug == "ketamine" and any(e.mechanism_class == "benzodiazepine" for e in depressants)
-    return merge_items("drug-interaction", items, "label", BENZODIAZEPINE_BLUNTING.capitalize() if blunting else "")
+    source = "apa" if drug == "ketamine" else "label"  # IV ketamine: the ketamine evidence, not the Spravato label
+    return merge_items("drug-interaction", items, source, BENZODIAZEPINE_BLUNTING.capitalize() if blunting else "")
 
 
 def active_on(exposure: MedicationExposure, today: date) -> bool:

@@ -32,7 +32,8 @@ def pediatric_finding(order: OrderedMedication, patient: PatientRecord, policy: 
                       "the IV ketamine evidence for depression comes from adults; it is not labeled for depression")
     return Finding("pediatric", "warning", f"Patient aged {age} (under {policy.adult_age}): {short}",
                    f"The patient is {age} on {today.isoformat()}: {why}. Antidepressants carry a class warning "
-                   "on suicidal thoughts and behaviors in children, adolescents and young adults.", "label")
+                   "on suicidal thoughts and behaviors in children, adolescents and young adults.",
+                   "label" if order.drug == "esketamine" else "apa")
 
 
 def young_adult_note(patient: PatientRecord, policy: Policy, today: date) -> str | None:

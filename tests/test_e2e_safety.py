@@ -99,3 +99,12 @@ def test_order_specific_cards_name_their_order_in_a_one_order_call(client):
     rems = _cards(client, "met-two-classes", request=request)["rems-prerequisites"]
     assert rems["detail"].startswith("**Order:** ") and f"(MedicationRequest/{entry['resource']['id']})" in \
         rems["detail"].split("\n")[0]
+
+
+def test_iv_ketamine_interaction_and_pediatric_cards_cite_the_ketamine_evidence(client):
+    """The Spravato label governs esketamine only; IV ketamine cards cite the APA consensus (2017)."""
+    apa, label = "APA consensus statement on ketamine (2017)", "SPRAVATO US Prescribing Information"
+    assert _cards(client, "benzodiazepine-supply-ketamine")["drug-interaction"]["source"]["label"] == apa
+    assert _cards(client, "benzodiazepine")["drug-interaction"]["source"]["label"] == label
+    assert _cards(client, "pediatric-ketamine")["pediatric"]["source"]["label"] == apa
+    assert _cards(client, "pediatric-esketamine")["pediatric"]["source"]["label"] == label
