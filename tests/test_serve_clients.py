@@ -18,7 +18,7 @@ import pytest
 import requests
 
 import fixtures
-from benchmarks.server import free_port, stop
+from benchmarks.server import free_port, stop, wait_until_ready
 
 pytestmark = pytest.mark.integration
 
@@ -43,22 +43,11 @@ def served(tmp_path_factory):
                                     f"127.0.0.1:{port}"], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
-        _wait_until_ready(base, process)
+        with open(log_path, "rb") as log:
+            wait_until_ready(f"{base}/healthz", process, log)
         yield base, log_path
     finally:
         stop(process, timeout_s=20)
-
-
-def _wait_until_ready(base: str, process: subprocess.Popen) -> None:
-    end = time.monotonic() + 90  # a bound on a loaded machine, not a speed check
-    while time.monotonic() < end and process.poll() is None:
-        try:
-            if requests.get(f"{base}/healthz", timeout=1).ok:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError("trd-cds serve did not start")
 
 
 def _connect(base: str) -> socket.socket:
