@@ -44,28 +44,79 @@ def _by_date(when: date | None, ref: str) -> tuple:
 
 def build_patient_record(patient_id: str, resources: Iterable[dict],
                          scale_codes: Mapping[str, str] | None = None) -> PatientRecord:
-    """Dispatch each resource on ``resourceType``; duplicates (same Type/id) count once.
+    """The record of ``resources`` (see ``PatientRecordBuilder``)."""
+    builder = PatientRecordBuilder(patient_id, scale_codes)
+    builder.add_all(resources)
+    return builder.build()
 
-    ``scale_codes`` maps "system|code" to an instrument name, extending data/observations.csv.
-    Resources about another patient, and observations or conditions that cannot be used, are
-    listed in ``uninterpretable``; medication records carry their own ``unknown`` reasons.
+
+_REFERENCING = frozenset({"MedicationStatement", "MedicationRequest", "MedicationAdministration"})
+
+
+class PatientRecordBuilder:
+    """Resources in, one at a time, each mapped when it comes and not kept; ``build`` → PatientRecord.
+
+    Dispatch on ``resourceType``; duplicates (same Type/id) count once, the first one. ``scale_codes``
+    maps "system|code" to an instrument name, extending data/observations.csv. Resources about another
+    patient, and observations or conditions that cannot be used, are listed in ``uninterpretable``;
+    medication records carry their own ``unknown`` reasons. Medication records that name their
+    medicine by reference wait for ``build``, when every Medication sent or read is known.
     """
-    unique: dict[str, dict] = {}
-    for index, resource in enumerate(map(as_dict, resources)):
-        key = source(resource) if text(resource.get("id")) else f"#{index}"
-        unique.setdefault(key, resource)
-    known_medications = {key: resource for key, resource in unique.items()
-                         if resource.get("resourceType") == "Medication"}
-    fields: dict[str, Any] = {"birth_date": None, "identifier_systems": frozenset(),
-                              "encounter_class": None, "encounter_location": None}
-    medications, scores, measurements, conditions, allergies, problems = [], [], [], [], [], []
-    administrations, breastfeeding = [], []
-    for resource in unique.values():
+
+    def __init__(self, patient_id: str, scale_codes: Mapping[str, str] | None = None):
+        self.patient_id, self.scale_codes = patient_id, scale_codes
+        self.seen: set[str] = set()
+        self.count = 0
+        self.medications_known: dict[str, dict] = {}
+        self.fields: dict[str, Any] = {"birth_date": None, "identifier_systems": frozenset(),
+                                       "encounter_class": None, "encounter_location": None}
+        # medication records and sessions in arrival order; a dict waits for build (by reference)
+        self.medications: list = []
+        self.administrations: list = []
+        self.scores, self.measurements, self.conditions, self.allergies = [], [], [], []
+        self.problems, self.breastfeeding = [], []
+
+    def add_all(self, resources: Iterable[dict]) -> None:
+        for resource in resources:
+            self.add(resource)
+
+    def add(self, resource: dict) -> None:
+        resource = as_dict(resource)
+        key = source(resource) if text(resource.get("id")) else f"#{self.count}"
+        self.count += 1
+        if key in self.seen:
+            return
+        self.seen.add(key)
         kind = resource.get("resourceType")
-        other = _other_patient(resource, patient_id)
+        kind = kind if isinstance(kind, str) else None
+        other = _other_patient(resource, self.patient_id)
         if other:
-            problems.append(f"{source(resource)}: belongs to {other}, not Patient/{patient_id}")
-        elif kind == "Patient":
+            self.problems.append(f"{source(resource)}: belongs to {other}, not Patient/{self.patient_id}")
+        elif kind == "Medication":
+            self.medications_known[key] = resource
+        elif kind in _REFERENCING and "medicationCodeableConcept" not in resource:
+            (self.administrations if kind == "MedicationAdministration" else self.medications).append(resource)
+        elif kind in _REFERENCING:
+            self._medication_record(kind, resource)
+        else:
+            self._other_record(kind, resource)
+
+    def medication_references(self) -> list[str]:
+        """``medicationReference`` of each waiting MedicationStatement/MedicationRequest."""
+        return [ref for item in self.medications if isinstance(item, dict)
+                for ref in [reference(item.get("medicationReference"))] if ref]
+
+    def _medication_record(self, kind: str, resource: dict) -> None:
+        if kind == "MedicationAdministration":
+            session, problem = administration_record(resource, self.medications_known)
+            self.administrations += [session] if session else []
+            self.problems += [problem] if problem else []
+        else:
+            self.medications.append(medication_exposure(resource, self.medications_known))
+
+    def _other_record(self, kind, resource: dict) -> None:
+        fields = self.fields
+        if kind == "Patient":
             fields["birth_date"] = last_possible_date(resource.get("birthDate"))
             fields["identifier_systems"] = frozenset(
                 text(as_dict(item).get("system")) for item in as_list(resource.get("identifier"))
@@ -75,35 +126,40 @@ def build_patient_record(patient_id: str, resources: Iterable[dict],
             fields["encounter_class"] = first_code(klass[0] if isinstance(klass, list) and klass else klass)
             locations = as_list(resource.get("location"))
             fields["encounter_location"] = reference(as_dict(locations[0]).get("location")) if locations else None
-        elif kind in ("MedicationStatement", "MedicationRequest"):
-            exposure = medication_exposure(resource, known_medications)
-            medications += [exposure] if exposure else []
-        elif kind == "MedicationAdministration":
-            session, problem = administration_record(resource, known_medications)
-            administrations += [session] if session else []
-            problems += [problem] if problem else []
         elif kind == "Observation":
-            breastfeeding += [status for status in [breastfeeding_record(resource)] if status]
-            found_scores, found_measurements, found_problems = observation_records(resource, scale_codes)
-            scores += found_scores
-            measurements += found_measurements
-            problems += found_problems
+            self.breastfeeding += [status for status in [breastfeeding_record(resource)] if status]
+            found_scores, found_measurements, found_problems = observation_records(resource, self.scale_codes)
+            self.scores += found_scores
+            self.measurements += found_measurements
+            self.problems += found_problems
         elif kind == "Condition":
             record = condition_record(resource)
             if record:
-                conditions.append(record)
-                problems += [p for p in [uncoded_problem(resource)] if p]
+                self.conditions.append(record)
+                self.problems += [p for p in [uncoded_problem(resource)] if p]
         elif kind == "AllergyIntolerance":
-            allergies.append(allergy_record(resource))
-    latest_status = max(breastfeeding, key=lambda found: (found[0], found[1].source), default=None)
-    if latest_status is not None and latest_status[1].categories:  # the latest status says breastfeeding
-        conditions.append(latest_status[1])
-    return PatientRecord(
-        patient_id=patient_id, **fields,
-        medications=tuple(sorted(medications, key=lambda m: _by_date(m.start, m.source))),
-        scores=tuple(sorted(scores, key=lambda s: _by_date(s.when, s.source + s.instrument))),
-        measurements=tuple(sorted(measurements, key=lambda m: _by_date(m.when, m.source + m.kind))),
-        conditions=tuple(sorted(conditions, key=lambda c: _by_date(c.onset, c.source))),
-        allergies=tuple(sorted(allergies, key=lambda a: a.source)),
-        administrations=tuple(sorted(administrations, key=lambda a: (a.when, a.source))),
-        uninterpretable=tuple(sorted(problems)))
+            self.allergies.append(allergy_record(resource))
+
+    def build(self) -> PatientRecord:
+        medications, administrations, problems = [], [], list(self.problems)
+        for item in self.medications:
+            exposure = medication_exposure(item, self.medications_known) if isinstance(item, dict) else item
+            medications += [exposure] if exposure else []
+        for item in self.administrations:
+            session, problem = (administration_record(item, self.medications_known) if isinstance(item, dict)
+                                else (item, None))
+            administrations += [session] if session else []
+            problems += [problem] if problem else []
+        conditions = list(self.conditions)
+        latest_status = max(self.breastfeeding, key=lambda found: (found[0], found[1].source), default=None)
+        if latest_status is not None and latest_status[1].categories:  # the latest status says breastfeeding
+            conditions.append(latest_status[1])
+        return PatientRecord(
+            patient_id=self.patient_id, **self.fields,
+            medications=tuple(sorted(medications, key=lambda m: _by_date(m.start, m.source))),
+            scores=tuple(sorted(self.scores, key=lambda s: _by_date(s.when, s.source + s.instrument))),
+            measurements=tuple(sorted(self.measurements, key=lambda m: _by_date(m.when, m.source + m.kind))),
+            conditions=tuple(sorted(conditions, key=lambda c: _by_date(c.onset, c.source))),
+            allergies=tuple(sorted(self.allergies, key=lambda a: a.source)),
+            administrations=tuple(sorted(administrations, key=lambda a: (a.when, a.source))),
+            uninterpretable=tuple(sorted(problems)))

@@ -341,6 +341,7 @@ def test_resolve_references_fails_soft(fhir, fake_resolve_order):
 
 def test_history_medication_references_are_read_once_and_failures_stay_unresolved(fhir):
     from cds_service.fhir.patient_data import Gathered, history_medications
+    from fhir_mappings.patient import PatientRecordBuilder
     statements = [{"resourceType": "MedicationStatement", "id": f"ms{n}", "medicationReference": {"reference": ref}}
                   for n, ref in enumerate(["Medication/m1", "Medication/m1", f"{BASE}/Medication/m2",
                                            "Medication/m3", "#contained", "Medication/in-bundle",
@@ -349,11 +350,14 @@ def test_history_medication_references_are_read_once_and_failures_stay_unresolve
     fhir.get(f"{BASE}/Medication/m1", json={"resourceType": "Medication", "id": "m1"})
     fhir.get(f"{BASE}/Medication/m2", json={"resourceType": "Medication", "id": "m2"})
     fhir.get(f"{BASE}/Medication/m3", status=404)
+    builder = PatientRecordBuilder("p1")
+    builder.add_all(resources)
+    wanted, known = builder.medication_references(), builder.medications_known
     gathered = Gathered(resources={})
-    found = history_medications(resources, payload(), SETTINGS, gathered, requests.Session())
+    found = history_medications(wanted, known, payload(), SETTINGS, gathered, requests.Session())
     assert sorted(r["id"] for r in found) == ["m1", "m2"]
     assert len(fhir.calls) == 3 and gathered.pages == 3  # never the other server, never twice
-    assert history_medications(resources, payload(server=False), SETTINGS, Gathered(resources={})) == []
+    assert history_medications(wanted, known, payload(server=False), SETTINGS, Gathered(resources={})) == []
 
 
 def test_a_prefetched_latest_value_page_is_not_followed_nor_read_in_part(fhir):

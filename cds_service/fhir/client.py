@@ -151,7 +151,7 @@ class FhirClient:
         one that cannot be keeps the pages read and says why (never a request elsewhere).
         """
         seen = set(seen or ())
-        resources = bundle_resources(bundle)
+        resources = list(bundle_resources(bundle))
         resource_type = resource_type or next((r.get("resourceType") for r in resources), None)
         while (link := next_link(bundle)) is not None:
             url = rebased(link, self.base_url, resource_type)

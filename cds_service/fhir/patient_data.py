@@ -12,7 +12,7 @@ import re
 import time
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Container, Iterable, Sequence
 from urllib.parse import quote, urlsplit
 
 import requests
@@ -271,34 +271,29 @@ def resolve_references(orders: Sequence, payload: dict, settings: Settings,
     return resolved
 
 
-HISTORY_TYPES = ("MedicationStatement", "MedicationRequest")
 MAX_HISTORY_MEDICATION_READS = 20  # distinct Medications read per call; the rest stay unknown trials
 
 
-def history_medications(resources: Sequence[dict], payload: dict, settings: Settings, gathered: Gathered,
-                        session: requests.Session | None = None, deadline: Deadline | None = None) -> list[dict]:
-    """Medications that history references and nobody sent (not contained, not ``_include``d),
-    read from fhirServer concurrently within the call's deadline (decision-rules §8 v2).
+def history_medications(references: Iterable[str], known: Container[str], payload: dict, settings: Settings,
+                        gathered: Gathered, session: requests.Session | None = None,
+                        deadline: Deadline | None = None) -> list[dict]:
+    """The Medications that medication history ``references`` and nobody sent (``known``: the
+    "Medication/x" keys sent, contained or ``_include``d), read from fhirServer concurrently within
+    the call's deadline (decision-rules §8 v2).
 
     What cannot be read stays unresolved: the TRD rule shows it as an unknown trial (§2.9).
     """
     client = fhir_client(payload, settings, session, deadline)
     if client is None:
         return []
-    have = {f"Medication/{r.get('id')}" for r in resources if r.get("resourceType") == "Medication"}
-    wanted = sorted({medication_id for r in resources if r.get("resourceType") in HISTORY_TYPES
-                     for medication_id in [_medication_id(client, _reference(r.get("medicationReference")))]
-                     if medication_id and f"Medication/{medication_id}" not in have})
+    wanted = sorted({medication_id for medication_id in (_medication_id(client, ref) for ref in references)
+                     if medication_id and f"Medication/{medication_id}" not in known})
     jobs = {f"Medication/{mid}": _fetch_job(client, f"Medication/{mid}") for mid in wanted[:MAX_HISTORY_MEDICATION_READS]}
     failures: dict[str, str] = {}
     results = _run(jobs, settings, client.deadline, failures, gathered)
     for key, reason in failures.items():
         log.info("%s read failed, history record left unresolved: %s", key, reason)
     return [resource for result in results.values() for resource in result.resources]
-
-
-def _reference(value) -> str | None:
-    return value.get("reference") if isinstance(value, dict) and isinstance(value.get("reference"), str) else None
 
 
 def _medication_id(client: FhirClient, reference: str | None) -> str | None:

@@ -7,23 +7,99 @@ from __future__ import annotations
 import email.utils
 import json
 import time
+from typing import Any, Iterator
 from urllib.parse import unquote, urlsplit
 
+import msgspec
 import requests
+
+from cds_service.errors import ApiError
 
 _DEFAULT_PORTS = {"https": 443, "http": 80}
 
 
-def bundle_resources(bundle: dict) -> list[dict]:
+class EncodedEntry(msgspec.Struct):
+    """A Bundle entry whose resource is still encoded (JSON bytes within the request body)."""
+
+    resource: msgspec.Raw = msgspec.Raw(b"null")
+    search: Any = None
+
+
+class EncodedBundle(dict):
+    """A prefetched Bundle: its members as decoded, except ``entry``, kept as ``entries`` whose
+    resources are decoded only when read (``bundle_resources``), one at a time, so that a large
+    prefetch never exists as one tree of dicts. Made by ``cds_service.protocol.body``."""
+
+    def __init__(self, members: dict, entries: list[EncodedEntry]):
+        super().__init__(members)
+        self.entries = entries
+
+
+class PatientLinks(msgspec.Struct):
+    """The members of a resource that say whose it is; reads like the resource dict for ``get``."""
+
+    resourceType: Any = None
+    id: Any = None
+    subject: Any = None
+    patient: Any = None
+
+    def get(self, name: str, default=None):
+        return getattr(self, name, default)
+
+
+class EncodedResources:
+    """The resources of an ``EncodedBundle``, each decoded anew when iterated (nothing is kept)."""
+
+    def __init__(self, encoded: list[tuple[int, msgspec.Raw]]):
+        self.encoded = encoded
+
+    def __iter__(self) -> Iterator[dict]:
+        return (decode_json(raw) for _, raw in self.encoded)
+
+    def __len__(self) -> int:
+        return len(self.encoded)
+
+    def __eq__(self, other) -> bool:
+        return list(self) == list(other)
+
+
+def decode_json(raw: bytes | msgspec.Raw, type=Any):
+    """JSON as the stdlib decodes it; msgspec first (faster), the stdlib for what msgspec refuses
+    and the stdlib accepts (numbers beyond a float, UTF-8 encoded surrogates). Nesting too deep to
+    decode where it is read is the 400 the body would have had."""
+    try:
+        try:
+            return msgspec.json.decode(raw, type=type)
+        except msgspec.DecodeError:
+            value = json.loads(bytes(raw))
+            return value if type is Any else msgspec.convert(value, type)
+    except RecursionError:
+        raise ApiError("request body is nested too deeply", "(body)") from None
+
+
+def bundle_resources(bundle: dict) -> list[dict] | EncodedResources:
     """The entry resources of a Bundle, without ``search.mode = outcome`` entries."""
+    if isinstance(bundle, EncodedBundle):
+        return EncodedResources(_encoded_entries(bundle))
     return [resource for _, resource in indexed_entries(bundle)]
 
 
-def indexed_entries(bundle: dict) -> list[tuple[int, dict]]:
-    """(entry index, resource) for each entry ``bundle_resources`` keeps."""
+def indexed_entries(bundle: dict) -> list[tuple[int, Any]]:
+    """(entry index, resource) for each entry ``bundle_resources`` keeps; of an ``EncodedBundle``,
+    only the members that say whose each resource is (``PatientLinks``)."""
+    if isinstance(bundle, EncodedBundle):
+        return [(index, decode_json(raw, PatientLinks)) for index, raw in _encoded_entries(bundle)]
     return [(index, entry["resource"]) for index, entry in enumerate(_list(bundle.get("entry")))
-            if isinstance(entry, dict) and isinstance(entry.get("resource"), dict)
-            and not (isinstance(entry.get("search"), dict) and entry["search"].get("mode") == "outcome")]
+            if isinstance(entry, dict) and isinstance(entry.get("resource"), dict) and not _outcome(entry.get("search"))]
+
+
+def _encoded_entries(bundle: EncodedBundle) -> list[tuple[int, msgspec.Raw]]:
+    return [(index, entry.resource) for index, entry in enumerate(bundle.entries)
+            if memoryview(entry.resource)[:1] == b"{" and not _outcome(entry.search)]
+
+
+def _outcome(search) -> bool:
+    return isinstance(search, dict) and search.get("mode") == "outcome"
 
 
 def next_link(bundle: dict) -> str | None:

@@ -14,9 +14,10 @@ from cds_service.errors import ApiError, PreconditionFailed
 from cds_service.fhir import egress, patient_data
 from cds_service.ops import metrics
 from cds_service.protocol import schemas
+from cds_service.protocol.body import decode_body
 from cds_service.protocol.services import LATEST_VALUE_KEYS, REQUIRED_KEYS, SERVICES, configured_templates, discovery_document
 from fhir_mappings.orders import ordered_medications
-from fhir_mappings.patient import build_patient_record
+from fhir_mappings.patient import PatientRecordBuilder
 
 cds = Blueprint("cds", __name__)
 ops = Blueprint("ops", __name__)
@@ -38,7 +39,7 @@ def discovery():
 @cds.post("/cds-services/<service_id>")
 def invoke(service_id: str):
     service = _service(service_id)
-    payload = schemas.without_nulls(service.hook, _json_body())
+    payload = schemas.without_nulls(service.hook, _json_body(lazy_prefetch=True))
     if isinstance(payload, dict) and payload.get("hook") not in (None, service.hook):
         raise ApiError(f"service {service.id} answers the {service.hook} hook, not {payload['hook']!r}", "hook")
     schemas.validate(service.hook, payload)
@@ -88,9 +89,12 @@ def _advise(hook: str, payload: dict) -> tuple[list[dict], dict]:
     templates = configured_templates(app_state.settings)
     gathered = patient_data.gather(payload, templates, REQUIRED_KEYS, app_state.settings, deadline=deadline,
                                    latest=LATEST_VALUE_KEYS)
-    resources = [resource for found in gathered.resources.values() for resource in found]
-    resources += patient_data.history_medications(resources, payload, app_state.settings, gathered, deadline=deadline)
-    patient = build_patient_record(context["patientId"], resources, app_state.settings.scale_code_map)
+    builder = PatientRecordBuilder(context["patientId"], app_state.settings.scale_code_map)
+    for found in gathered.resources.values():
+        builder.add_all(found)
+    builder.add_all(patient_data.history_medications(builder.medication_references(), builder.medications_known,
+                                                     payload, app_state.settings, gathered, deadline=deadline))
+    patient = builder.build()
     cards = hooks.advise(in_scope, patient, app_state.policy, _as_of(in_scope), frozenset(gathered.unavailable),
                          seed=payload["hookInstance"], partial=frozenset(gathered.partial),
                          user=context.get("userId"))
@@ -151,11 +155,7 @@ def _service(service_id: str):
     return SERVICES[service_id]
 
 
-def _reject_constant(name: str):
-    raise ApiError(f"request body is not valid JSON: {name} is not a JSON number", "(body)")
-
-
-def _json_body():
+def _json_body(lazy_prefetch: bool = False):
     mimetype = request.mimetype or ""
     if mimetype not in JSON_TYPES and not mimetype.endswith("+json"):
         raise ApiError(f"Content-Type must be application/json, not {mimetype or 'missing'!r}",
@@ -166,15 +166,7 @@ def _json_body():
         raise RequestEntityTooLarge()  # a chunked body: werkzeug's stream stops at the limit silently
     if not raw.strip():
         raise ApiError("request body is empty; a JSON object is required", "(body)")
-    try:
-        body = json.loads(raw, parse_constant=_reject_constant)
-    except UnicodeDecodeError:
-        raise ApiError("request body is not UTF-8 encoded JSON", "(body)") from None
-    except json.JSONDecodeError as error:
-        raise ApiError(f"request body is not valid JSON: {error.msg} at line {error.lineno} "
-                       f"column {error.colno}", "(body)") from None
-    except RecursionError:
-        raise ApiError("request body is nested too deeply", "(body)") from None
+    body = decode_body(raw, lazy_prefetch)
     if not isinstance(body, dict):
         raise ApiError("request body must be a JSON object", "(body)")
     return body
