@@ -10,6 +10,7 @@ from typing import Any, Callable, TypeVar
 
 _DATE = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?")
 MEMO_MAX_CHARS = 200  # longer arguments are computed each time, so that no big input stays in a cache
+MEMO_MAX_ENTRIES = 4096  # a full cache is emptied and fills again: bounded, and it follows what charts use
 _Result = TypeVar("_Result")
 
 
@@ -17,13 +18,22 @@ def memoised(function: Callable[..., _Result]) -> Callable[..., _Result]:
     """``function`` of strings, computed once per process for short arguments (codes, names, dates).
 
     Charts repeat the same codes, drug names and units in every record; the result must be immutable.
+    ``lookup.cache`` is the cache (a dict: a hit costs one lookup, less than ``functools.lru_cache``).
     """
-    cached = functools.lru_cache(maxsize=4096)(function)
+    cache: dict[tuple, _Result] = {}
 
     @functools.wraps(function)
     def lookup(*args: str) -> _Result:
-        return cached(*args) if sum(map(len, args)) <= MEMO_MAX_CHARS else function(*args)
-    lookup.cache_info = cached.cache_info  # type: ignore[attr-defined]
+        try:
+            return cache[args]
+        except KeyError:
+            result = function(*args)
+        if sum(map(len, args)) <= MEMO_MAX_CHARS:
+            if len(cache) >= MEMO_MAX_ENTRIES:
+                cache.clear()
+            cache[args] = result
+        return result
+    lookup.cache = cache  # type: ignore[attr-defined]
     return lookup
 
 

@@ -27,10 +27,19 @@ def test_last_possible_date_of_a_partial_date_is_the_end_of_its_period(value, ex
 
 def test_dates_are_parsed_once_and_long_values_are_not_kept():
     """fhir_mappings/reading.py ``memoised``: the same date text is looked up, a long one never cached."""
-    before = _calendar_date.cache_info()
     assert parse_date(" 2019-07-23T10:00:00Z") == parse_date("2019-07-23T10:00:00Z") == date(2019, 7, 23)
-    after = _calendar_date.cache_info()
-    assert after.hits >= before.hits + 1
+    assert _calendar_date.cache[("2019-07-23T10:00:00Z",)] == date(2019, 7, 23)
+    size = len(_calendar_date.cache)
     long_value = "2019-07-23" + "x" * MEMO_MAX_CHARS
     assert parse_date(long_value) == date(2019, 7, 23)
-    assert _calendar_date.cache_info().currsize == after.currsize
+    assert len(_calendar_date.cache) == size and (long_value,) not in _calendar_date.cache
+
+
+def test_a_full_memo_is_emptied_and_fills_again():
+    from fhir_mappings.reading import MEMO_MAX_ENTRIES, memoised
+    calls = []
+    twice = memoised(lambda value: calls.append(value) or value * 2)
+    for n in range(MEMO_MAX_ENTRIES + 10):
+        assert twice(str(n)) == str(n) * 2
+    assert len(twice.cache) == 10 and twice("1") == "11" and calls.count("1") == 2
+    assert twice(str(MEMO_MAX_ENTRIES + 9)) and calls.count(str(MEMO_MAX_ENTRIES + 9)) == 1
