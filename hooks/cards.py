@@ -227,13 +227,21 @@ def clip(text: str, limit: int) -> str:
     return cut.rstrip(" ,;:") + "…"
 
 
-_MARKDOWN = re.compile(r"([\\`*_{}\[\]<>#|~])")
+# Characters with a markdown meaning, and an & that would start an entity reference (&amp; &#60;).
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]<>#|~]|&(?=#?[0-9A-Za-z]+;))")
+_LIST_MARKER = re.compile(r"^([-+]|[0-9]{1,9}[.)])(?= |$)")  # CommonMark list item markers
 
 
 def md(value: object) -> str:
-    """Data-derived text escaped for GitHub markdown (tables included); never empty."""
+    """Data-derived text escaped for GitHub markdown (tables included); never empty.
+
+    A leading list marker ("-", "+", "1.", "1)") is escaped too: the value may begin a list item.
+    """
     text = " ".join(str(value).split())
-    return _MARKDOWN.sub(r"\\\1", text) if text else "—"
+    if not text:
+        return "—"
+    text = _MARKDOWN.sub(r"\\\1", text)
+    return _LIST_MARKER.sub(lambda marker: marker[0][:-1] + "\\" + marker[0][-1], text)
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
