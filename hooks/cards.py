@@ -7,15 +7,12 @@ same uuids (UUID5 of hook instance, order and topic).
 from __future__ import annotations
 
 import base64
+import copy
 import re
 import uuid
 from dataclasses import dataclass
 from datetime import date
 from typing import Iterable, Sequence
-
-from fhir.resources.R4B.documentreference import DocumentReference
-from fhir.resources.R4B.servicerequest import ServiceRequest
-from markdown_it import MarkdownIt
 
 TOPIC_SYSTEM = "urn:trd-cds:card-topic"
 OVERRIDE_SYSTEM = "urn:trd-cds:override-reason"
@@ -167,10 +164,8 @@ def build_card(finding: Finding, seed: str, order_ref: str, patient_id: str, use
 
 
 def _suggestion(request: ProposedRequest, seed: str, order_ref: str, topic: str, patient_id: str) -> dict:
-    resource = ServiceRequest.model_validate({
-        "resourceType": "ServiceRequest", "status": "draft", "intent": "proposal",
-        "code": request.code, "subject": {"reference": f"Patient/{patient_id}"},
-    }).model_dump(mode="json", exclude_none=True)
+    resource = {"resourceType": "ServiceRequest", "status": "draft", "intent": "proposal",
+                "code": copy.deepcopy(request.code), "subject": {"reference": f"Patient/{patient_id}"}}
     return {
         "label": request.label,
         "uuid": _uuid(seed, order_ref, topic, request.label),
@@ -185,24 +180,23 @@ def _suggestion(request: ProposedRequest, seed: str, order_ref: str, topic: str,
 EVIDENCE_TYPE = {"coding": [{"system": "http://loinc.org", "code": "51851-4", "display": "Administrative note"}],
                  "text": "Treatment-resistant depression evidence summary"}
 EVIDENCE_LABEL = "Save the TRD evidence summary to the chart"
-_HTML = MarkdownIt("commonmark", {"html": False}).enable("table")
 
 
 def _document_suggestion(markdown: str, seed: str, order_ref: str, topic: str, patient_id: str,
                          user: str | None, as_of: date | None) -> dict:
     """A suggestion creating a current DocumentReference with the markdown and its HTML rendering."""
-    html = f"<!DOCTYPE html><html><body>{_HTML.render(markdown)}</body></html>"
+    html = f"<!DOCTYPE html><html><body>{to_html(markdown)}</body></html>"
     attachments = [{"attachment": {"contentType": content_type, "language": "en",
                                    "data": base64.b64encode(body.encode("utf-8")).decode("ascii"),
                                    "title": EVIDENCE_TYPE["text"]}}
                    for content_type, body in (("text/markdown", markdown), ("text/html", html))]
-    resource = DocumentReference.model_validate({
-        "resourceType": "DocumentReference", "status": "current", "type": EVIDENCE_TYPE,
+    resource = {
+        "resourceType": "DocumentReference", "status": "current", "type": copy.deepcopy(EVIDENCE_TYPE),
         "subject": {"reference": f"Patient/{patient_id}"},
         **({"date": f"{as_of.isoformat()}T00:00:00Z"} if as_of else {}),
         **({"author": [{"reference": user}]} if user else {}),
         "description": EVIDENCE_TYPE["text"], "content": attachments,
-    }).model_dump(mode="json", exclude_none=True)
+    }
     return {
         "label": EVIDENCE_LABEL,
         "uuid": _uuid(seed, order_ref, topic, EVIDENCE_LABEL),
@@ -210,6 +204,62 @@ def _document_suggestion(markdown: str, seed: str, order_ref: str, topic: str, p
         "actions": [{"type": "create", "description": "Create a DocumentReference holding the TRD evidence "
                                                       "table (markdown and HTML)", "resource": resource}],
     }
+
+
+# A backslash escape (as md writes them) or the stars of **strong** / *emphasis*.
+_ESCAPE_OR_STARS = re.compile(r"\\([!-/:-@\[-`{-~])|\*\*?")
+_HTML_TEXT = (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ('"', "&quot;"), ("\0", "\ufffd"))
+
+
+def to_html(markdown: str) -> str:
+    """The HTML markdown-it (CommonMark with tables, raw HTML off) renders from the markdown the
+    cards write, without parsing markdown: tests/test_rules_document.py holds markdown-it as the oracle.
+
+    Blocks: paragraphs, ``- `` lists (alone or after one paragraph line) and ``table`` tables.
+    Inline: ``**strong**``, ``*emphasis*`` and text escaped by ``md`` (so nothing else is markdown).
+    HTML-special characters are escaped first (the markdown the cards write uses none as syntax).
+    """
+    for special, entity in _HTML_TEXT:
+        markdown = markdown.replace(special, entity)
+    parts = []
+    for block in re.split(r"\n\n+", markdown):  # blank lines separate blocks
+        lines = block.split("\n")
+        if lines[0].startswith("| "):
+            parts.append(_table(lines[0], lines[2:]))  # lines[1] is the |---| row
+            continue
+        text = "\n".join(line for line in lines if not line.startswith("- "))
+        items = [line[2:] for line in lines if line.startswith("- ")]
+        if text:
+            parts.append(f"<p>{_inline(text)}</p>\n")
+        if items:
+            parts.append("<ul>\n" + "".join(f"<li>{_inline(item)}</li>\n" for item in items) + "</ul>\n")
+    return "".join(parts)
+
+
+def _table(header: str, rows: list[str]) -> str:
+    body = f"<tbody>\n{''.join(_row(row, 'td') for row in rows)}</tbody>\n" if rows else ""
+    return f"<table>\n<thead>\n{_row(header, 'th')}</thead>\n{body}</table>\n"
+
+
+def _row(line: str, tag: str) -> str:
+    """One ``table`` row: cells between " | " (md escapes every | in data)."""
+    return "<tr>\n" + "".join(f"<{tag}>{_inline(cell)}</{tag}>\n" for cell in line[2:-2].split(" | ")) + "</tr>\n"
+
+
+def _inline(text: str) -> str:
+    """``text`` with its escapes resolved and its stars as <strong> / <em>, each opening then closing."""
+    if "\\" not in text and "*" not in text:
+        return text
+    opened = set()
+
+    def tag(found: re.Match) -> str:
+        if found[1]:
+            return found[1]
+        name = "strong" if found[0] == "**" else "em"
+        opened.symmetric_difference_update({name})
+        return f"<{name}>" if name in opened else f"</{name}>"
+
+    return _ESCAPE_OR_STARS.sub(tag, text)
 
 
 def _uuid(*parts: str) -> str:
@@ -227,13 +277,21 @@ def clip(text: str, limit: int) -> str:
     return cut.rstrip(" ,;:") + "…"
 
 
-_MARKDOWN = re.compile(r"([\\`*_{}\[\]<>#|~])")
+# Characters with a markdown meaning, and an & that would start an entity reference (&amp; &#60;).
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]<>#|~]|&(?=#?[0-9A-Za-z]+;))")
+_LIST_MARKER = re.compile(r"^([-+]|[0-9]{1,9}[.)])(?= |$)")  # CommonMark list item markers
 
 
 def md(value: object) -> str:
-    """Data-derived text escaped for GitHub markdown (tables included); never empty."""
+    """Data-derived text escaped for GitHub markdown (tables included); never empty.
+
+    A leading list marker ("-", "+", "1.", "1)") is escaped too: the value may begin a list item.
+    """
     text = " ".join(str(value).split())
-    return _MARKDOWN.sub(r"\\\1", text) if text else "—"
+    if not text:
+        return "—"
+    text = _MARKDOWN.sub(r"\\\1", text)
+    return _LIST_MARKER.sub(lambda marker: marker[0][:-1] + "\\" + marker[0][-1], text)
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> str:

@@ -1,11 +1,13 @@
 """Card shape (CDS Hooks 2.0 §1.5 and decision-rules.md §0) over a patient that triggers every topic."""
 from __future__ import annotations
 
+import html
 from dataclasses import replace
 
 import pytest
 from fhir.resources.R4B.documentreference import DocumentReference
 from fhir.resources.R4B.servicerequest import ServiceRequest
+from markdown_it import MarkdownIt
 
 from hooks import Policy, advise
 from hooks.cards import OVERRIDE_SYSTEM, TOPIC_SYSTEM, TOPICS, Item, clip, md, merge_items
@@ -128,6 +130,12 @@ def test_data_derived_text_is_escaped_in_markdown():
     contraindication = next(c for c in cards() if c["source"]["topic"]["code"] == "contraindication")
     assert "Aortic \\| aneurysm \\*big\\*" in contraindication["detail"]
     assert md("a|b_c") == "a\\|b\\_c"
+
+
+@pytest.mark.parametrize("value", ["- x", "-", "+ y", "1. x", "2026) x", "&amp;", "&#60; &notin; AT&T"])
+def test_data_starting_a_list_item_stays_text_never_a_nested_list_or_an_entity(value):
+    rendered = MarkdownIt("commonmark", {"html": False}).render(f"- {md(value)} (more)")
+    assert rendered == f"<ul>\n<li>{html.escape(value, quote=False)} (more)</li>\n</ul>\n"
 
 
 def test_the_trd_detail_ends_with_the_suicide_prevention_limitation():
