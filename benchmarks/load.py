@@ -17,6 +17,7 @@ served. Targets: trd-cds more req/s than HealthChain and ≥ 0.5× the Flask flo
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -75,20 +76,29 @@ def wrk(url: str, body_file: str, connections: int, duration_s: int) -> dict:
     return result
 
 
-def measure(app: App, body: bytes, body_file: str, duration_s: int) -> dict[int, dict]:
-    """wrk results per connection count, each with the server's CPU-ms per request."""
-    results = {}
-    with running(app.command, WORKERS, app.ready_path) as (base, master):
-        check = requests.post(base + app.hook_path, data=body, headers={"Content-Type": "application/json"},
-                              timeout=10)
-        check.raise_for_status()
-        if app.cards and not check.json()["cards"]:
-            raise SystemExit(f"benchmark request failed: no cards from {base + app.hook_path}: {check.text[:500]}")
+def start(app: App, body: bytes, stack: contextlib.ExitStack) -> tuple[str, subprocess.Popen]:
+    """(hook URL, server master) of ``app``, running until ``stack`` closes, its answer to ``body`` checked."""
+    base, master = stack.enter_context(running(app.command, WORKERS, app.ready_path))
+    check = requests.post(base + app.hook_path, data=body, headers={"Content-Type": "application/json"}, timeout=10)
+    check.raise_for_status()
+    if app.cards and not check.json()["cards"]:
+        raise SystemExit(f"benchmark request failed: no cards from {base + app.hook_path}: {check.text[:500]}")
+    return base + app.hook_path, master
+
+
+def measure(body: bytes, body_file: str, duration_s: int) -> dict[str, dict[int, dict]]:
+    """wrk results per app and connection count, each with the server's CPU-ms per request. All the servers
+    run at once (idle but for the one under wrk), the apps taking turns at each connection count, so that
+    load from other processes is spread over them alike."""
+    results: dict[str, dict[int, dict]] = {name: {} for name in APPS}
+    with contextlib.ExitStack() as stack:
+        servers = {name: start(app, body, stack) for name, app in APPS.items()}
         for connections in CONNECTIONS:
-            cpu_started = cpu_seconds(master)
-            result = wrk(base + app.hook_path, body_file, connections, duration_s)
-            result["cpu_ms"] = (cpu_seconds(master) - cpu_started) * 1000 / max(result["requests"], 1)
-            results[connections] = result
+            for name, (url, master) in servers.items():
+                cpu_started = cpu_seconds(master)
+                result = wrk(url, body_file, connections, duration_s)
+                result["cpu_ms"] = (cpu_seconds(master) - cpu_started) * 1000 / max(result["requests"], 1)
+                results[name][connections] = result
     return results
 
 
@@ -103,7 +113,7 @@ def main() -> None:
     with tempfile.NamedTemporaryFile(suffix=".json") as body_file:
         body_file.write(body)
         body_file.flush()
-        results = {name: measure(app, body, body_file.name, duration) for name, app in APPS.items()}
+        results = measure(body, body_file.name, duration)
     print(f"# throughput — {machine()}")
     print(f"{WORKERS} worker processes each (trd-cds serve's default): trd-cds serve and the floors under gunicorn, "
           f"{THREADS} threads per worker; HealthChain under uvicorn (one event loop per worker)")
