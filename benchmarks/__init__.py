@@ -2,7 +2,7 @@
 
     python -m benchmarks.overhead      1. hook call vs. stdlib json.loads of the body, 50 … 20,000 resources
     python -m benchmarks.latency       2. p50 / p99 of the typical call in process, vs. json.loads interleaved
-    python -m benchmarks.load          3. trd-cds serve vs. parse-only floor apps under wrk, 8 and 64 connections
+    python -m benchmarks.load          3. trd-cds serve vs. floor apps and HealthChain's one-card service, under wrk
     python -m benchmarks.no_prefetch   4. typical patient read from a local sekmet-fhir and from a 20 ms stub
     python -m benchmarks.memory        5. peak RSS of one worker serving 20,000 resources
 

@@ -25,7 +25,7 @@ from urllib.parse import unquote
 import requests
 
 from benchmarks import payloads
-from benchmarks.common import bench_client, machine, post_hook
+from benchmarks.common import bench_app, machine, post_hook
 from benchmarks.server import free_port
 from cds_service.fhir.patient_data import render
 from cds_service.protocol.services import prefetch_templates
@@ -139,9 +139,9 @@ def measure(base: str, request: dict, queries: dict[str, str]) -> dict:
         together = statistics.median(all_at_once(session, list(urls.values())) for _ in range(REPEAT)) * 1000
     call = {key: value for key, value in request.items() if key != "prefetch"} | {"fhirServer": base}
     body = payloads.body(call)
-    with bench_client() as client:
-        post_hook(client, body)  # warm-up: connection pool
-        hook = statistics.median(post_hook(client, body) for _ in range(REPEAT)) * 1000
+    with bench_app() as app:
+        post_hook(app, body)  # warm-up: connection pool
+        hook = statistics.median(post_hook(app, body) for _ in range(REPEAT)) * 1000
     return {"alone": alone, "slowest": max(alone.values()), "together": together, "hook": hook}
 
 

@@ -1,4 +1,4 @@
-"""Benchmark 1: a whole hook call through the app vs. stdlib ``json.loads`` of the same body.
+"""Benchmark 1: a whole hook call of the WSGI app, as a worker makes it, vs. stdlib ``json.loads`` of the body.
 
     python -m benchmarks.overhead
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 import statistics
 
 from benchmarks import payloads
-from benchmarks.common import bench_client, json_floor, machine, post_hook
+from benchmarks.common import bench_app, json_floor, machine, post_hook
 
 SIZES = {50: 40, 500: 8, 2000: 3, 20000: 1}  # resources → calls per round
 ROUNDS = 7
@@ -21,14 +21,14 @@ ROUNDS = 7
 def main() -> None:
     bodies = {size: payloads.body(payloads.sized_request(size)) for size in SIZES}
     times: dict[tuple[int, str], list[float]] = {}
-    with bench_client() as client:
+    with bench_app() as app:
         for size, body in bodies.items():
-            post_hook(client, body)  # warm-up
+            post_hook(app, body)  # warm-up
         for _ in range(ROUNDS):
             for size, calls in SIZES.items():
                 for _ in range(calls):
                     times.setdefault((size, "json"), []).append(json_floor(bodies[size]))
-                    times.setdefault((size, "app"), []).append(post_hook(client, bodies[size]))
+                    times.setdefault((size, "app"), []).append(post_hook(app, bodies[size]))
     ms = {key: statistics.median(values) * 1000 for key, values in times.items()}
     print(f"# overhead ratio — {machine()}")
     print(f"{'resources':>9} {'MB':>6} {'loads ms':>9} {'app ms':>9} {'ratio':>6} {'app ms / 1,000 res.':>20}")

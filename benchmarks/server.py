@@ -1,4 +1,5 @@
-"""Start gunicorn on 127.0.0.1 for a benchmark, wait until it answers, stop it by its PID."""
+"""Start a server (gunicorn, or uvicorn for the HealthChain peer) on 127.0.0.1 for a benchmark, wait until it
+answers, stop it by its PID."""
 from __future__ import annotations
 
 import contextlib
@@ -13,9 +14,13 @@ from pathlib import Path
 
 import requests
 
+from cds_service.cli import build_parser
+
 REPO = Path(__file__).resolve().parents[1]
 START_TIMEOUT_S = 90  # a bound on a loaded machine, not a speed check
-THREADS = int(os.environ.get("BENCH_THREADS", "4"))  # cds_service.cli serve's default: 4
+_SERVE = build_parser().parse_args(["serve"])
+WORKERS, THREADS = _SERVE.workers, _SERVE.threads  # trd-cds serve's defaults (or TRD_CDS_WORKERS / _THREADS)
+HEALTHCHAIN_VENV = Path(os.environ.get("TRD_CDS_HEALTHCHAIN_VENV", REPO / ".venv-healthchain"))
 
 
 def free_port() -> int:
@@ -41,9 +46,17 @@ def flask_floor_command(bind: str, workers: int) -> list[str]:
     return baseline_command(bind, workers, "benchmarks.baseline_app:flask_app")
 
 
+def healthchain_command(bind: str, workers: int) -> list[str]:
+    """benchmarks.healthchain_app under uvicorn from HealthChain's venv, as ``healthchain serve`` runs an
+    app (``python -m uvicorn APP --host --port``), with ``workers`` processes."""
+    host, port = bind.rsplit(":", 1)
+    return [str(HEALTHCHAIN_VENV / "bin" / "python"), "-m", "uvicorn", "benchmarks.healthchain_app:app",
+            "--host", host, "--port", port, "--workers", str(workers)]
+
+
 @contextlib.contextmanager
 def running(command_for, workers: int, ready_path: str, env: dict[str, str] | None = None):
-    """Yield (base URL, gunicorn master Popen) of ``command_for(bind, workers)``; stop it afterwards.
+    """Yield (base URL, server master Popen) of ``command_for(bind, workers)``; stop it afterwards.
 
     The store is SQLite in a temporary directory unless ``env`` names one: nothing is written into the repo.
     """
@@ -63,7 +76,7 @@ def running(command_for, workers: int, ready_path: str, env: dict[str, str] | No
 
 
 def stop(process: subprocess.Popen, timeout_s: float = 15) -> None:
-    """SIGTERM (gunicorn's graceful stop), then SIGKILL if it has not ended within ``timeout_s``."""
+    """SIGTERM (gunicorn's and uvicorn's graceful stop), then SIGKILL if it has not ended within ``timeout_s``."""
     process.send_signal(signal.SIGTERM)
     try:
         process.wait(timeout=timeout_s)
@@ -86,7 +99,7 @@ def peak_rss_mb(pid: int) -> float:
 
 
 def cpu_seconds(master: subprocess.Popen) -> float:
-    """CPU time (user + system) of the gunicorn master, its live workers and the workers it reaped."""
+    """CPU time (user + system) of the server master, its live children (workers) and those it reaped."""
     ticks = os.sysconf("SC_CLK_TCK")
     total = 0.0
     for pid in [master.pid, *worker_pids(master)]:
