@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 from typing import Any, Iterable
 
-from .reading import as_dict, as_list, codings, memoised, number, text
+from .reading import as_dict, as_list, codings, memoised, memoised_by_element, number, text
 
 # UCUM mass units (ucum.org); "ug"/"mcg" are both seen for micrograms, and the unit names in words.
 MG_PER_UNIT = {"mg": 1.0, "g": 1000.0, "mcg": 0.001, "ug": 0.001, "µg": 0.001, "μg": 0.001,
@@ -169,6 +169,7 @@ def _dosage_daily_mg(dosage: dict, name: str, ingredient: str | None,
     return mg * times, None
 
 
+@memoised_by_element
 def daily_dose_mg(dosages: Iterable[Any], name: str, ingredient: str | None, only: float | None = None
                   ) -> tuple[float | None, tuple[str, ...]]:
     """Highest total daily dose in mg over a list of Dosage elements, with reasons for unknowns

@@ -22,8 +22,8 @@ from typing import Any, Mapping
 from datetime import date, timedelta
 
 from .dosage import daily_dose_mg
-from .reading import (as_dict, as_list, codings, concept_text, is_partial, number, parse_date, reference, source,
-                      text)
+from .reading import (as_dict, as_list, codings, concept_text, is_partial, memoised_by_element, number, parse_date,
+                      reference, source, text)
 from .records import MedicationExposure
 from .terminology import Ingredient, ingredient_for_code, ingredient_in_text
 
@@ -116,6 +116,12 @@ def _dates(resource: dict) -> tuple[Any, Any]:
     return period.get("start") or resource.get("effectiveDateTime"), period.get("end")
 
 
+@memoised_by_element
+def _concept_facts(concept: Any) -> tuple[Ingredient | None, str, tuple[tuple[str, str], ...]]:
+    """The ingredient, the names (``concept_text``) and the codings of a medication concept."""
+    return ingredient_of(concept), concept_text(concept), tuple(codings(concept))
+
+
 def medication_exposure(resource: dict, known: Mapping[str, dict] | None = None
                         ) -> MedicationExposure | None:
     """One exposure, or None when the status is ignored or the medicine is of no interest."""
@@ -125,16 +131,15 @@ def medication_exposure(resource: dict, known: Mapping[str, dict] | None = None
         return None
     unknown = [] if status in COUNTED_STATUSES else [f"status: {status or '(none)'!r} not interpretable"]
     concept, unresolved = medication_concept(resource, known)
-    found = ingredient_of(concept)
+    found, names, pairs = _concept_facts(concept)
     identity = None
-    names = concept_text(concept)
     if found is None:
         if names:
             return None
-        codes = ", ".join(code for _, code in codings(concept))
+        codes = ", ".join(code for _, code in pairs)
         # a contained "#id" is local to its resource: it does not identify a medicine across records
         identity = (unresolved if unresolved and not unresolved.startswith("#") else
-                    ", ".join(f"{system}|{code}" for system, code in codings(concept)) or None)
+                    ", ".join(f"{system}|{code}" for system, code in pairs) or None)
         unknown.append(f"medication: reference {unresolved!r} not resolved" if unresolved
                        else f"medication: code {codes} not in the table and no name" if codes
                        else "medication: no code, name or reference")

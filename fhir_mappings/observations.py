@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from .reading import as_dict, as_list, codings, concept_text, display_of, number, parse_date, source, text
+from .reading import (as_dict, as_list, codings, concept_text, display_of, memoised_by_element, number, parse_date,
+                      source, text)
 from .records import ConditionRecord, Measurement, ScaleScore
 from .terminology import observation_names, scale_in_text
 
@@ -27,13 +28,19 @@ TO_RECORD_UNIT = {
 }
 
 
+@memoised_by_element
+def _coded(concept: Any) -> tuple[tuple[tuple, str], ...]:
+    """Per coding of a concept: its ``(kind, name)`` pairs in data/observations.csv and its "system|code"."""
+    return tuple((tuple(observation_names(system, code)), f"{system}|{code}") for system, code in codings(concept))
+
+
 def _names(concept: Any, scale_codes: Mapping[str, str]) -> list[tuple[str, str]]:
     """``(kind, name)`` for the codes of a concept; a scale named in the text when none is coded."""
     names = []
-    for system, code in codings(concept):
-        names += observation_names(system, code)
-        if f"{system}|{code}" in scale_codes:
-            names.append(("scale", scale_codes[f"{system}|{code}"]))
+    for table_names, token in _coded(concept):
+        names += table_names
+        if token in scale_codes:
+            names.append(("scale", scale_codes[token]))
     instrument = None if names else scale_in_text(concept_text(concept))
     return list(dict.fromkeys(names + ([("scale", instrument)] if instrument else [])))
 
@@ -102,8 +109,8 @@ def breastfeeding_record(resource: dict) -> tuple | None:
     data/observations.csv, none otherwise (e.g. "Not breastfeeding"); the caller keeps the latest.
     """
     resource = as_dict(resource)
-    if ("status", "breastfeeding") not in (name for system, code in codings(resource.get("code"))
-                                           for name in observation_names(system, code)):
+    if ("status", "breastfeeding") not in (name for table_names, _ in _coded(resource.get("code"))
+                                           for name in table_names):
         return None
     when = parse_date(resource.get("effectiveDateTime") or as_dict(resource.get("effectivePeriod")).get("start")
                       or resource.get("issued"))

@@ -8,8 +8,11 @@ import re
 from datetime import date
 from typing import Any, Callable, TypeVar
 
+import msgspec
+
 _DATE = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?")
 MEMO_MAX_CHARS = 200  # longer arguments are computed each time, so that no big input stays in a cache
+MEMO_MAX_ELEMENT_BYTES = 2000  # a JSON element is kept by its encoding up to this size
 MEMO_MAX_ENTRIES = 4096  # a full cache is emptied and fills again: bounded, and it follows what charts use
 _Result = TypeVar("_Result")
 
@@ -28,13 +31,38 @@ def memoised(function: Callable[..., _Result]) -> Callable[..., _Result]:
             return cache[args]
         except KeyError:
             result = function(*args)
-        if sum(map(len, args)) <= MEMO_MAX_CHARS:
-            if len(cache) >= MEMO_MAX_ENTRIES:
-                cache.clear()
-            cache[args] = result
+        _remember(cache, args, result, sum(map(len, args)) <= MEMO_MAX_CHARS)
         return result
     lookup.cache = cache  # type: ignore[attr-defined]
     return lookup
+
+
+def memoised_by_element(function: Callable[..., _Result]) -> Callable[..., _Result]:
+    """``function`` of a JSON element (a CodeableConcept, the Dosage list) and short strings, computed
+    once per process per element: charts repeat the same drug concepts and dosage instructions record
+    after record. The key is the element's MessagePack encoding (exact: int, float, bool, null and
+    non-finite numbers stay distinct); elements encoded over MEMO_MAX_ELEMENT_BYTES are not kept."""
+    cache: dict[tuple, _Result] = {}
+
+    @functools.wraps(function)
+    def lookup(element: Any, *args: str) -> _Result:
+        key = (msgspec.msgpack.encode(element), *args)
+        try:
+            return cache[key]
+        except KeyError:
+            result = function(element, *args)
+        _remember(cache, key, result, len(key[0]) <= MEMO_MAX_ELEMENT_BYTES
+                  and sum(len(arg) for arg in args if isinstance(arg, str)) <= MEMO_MAX_CHARS)
+        return result
+    lookup.cache = cache  # type: ignore[attr-defined]
+    return lookup
+
+
+def _remember(cache: dict, key: tuple, result, small: bool) -> None:
+    if small:
+        if len(cache) >= MEMO_MAX_ENTRIES:
+            cache.clear()
+        cache[key] = result
 
 
 def as_dict(value: Any) -> dict:

@@ -43,3 +43,16 @@ def test_a_full_memo_is_emptied_and_fills_again():
         assert twice(str(n)) == str(n) * 2
     assert len(twice.cache) == 10 and twice("1") == "11" and calls.count("1") == 2
     assert twice(str(MEMO_MAX_ENTRIES + 9)) and calls.count(str(MEMO_MAX_ENTRIES + 9)) == 1
+
+
+def test_an_element_memo_tells_apart_what_json_would_merge():
+    """``memoised_by_element`` keys on the exact value: 1, 1.0, True, null and inf are different answers."""
+    from fhir_mappings.reading import MEMO_MAX_ELEMENT_BYTES, memoised_by_element
+    calls = []
+    described = memoised_by_element(lambda element, label: calls.append(element) or f"{label}:{element!r}")
+    values = [{"value": 1}, {"value": 1.0}, {"value": True}, {"value": None}, {"value": float("inf")}, {"value": "1"}]
+    assert [described(v, "x") for v in values * 2] == [f"x:{v!r}" for v in values * 2]
+    assert len(calls) == len(values)  # each computed once
+    assert described({"value": 1}, "y") == "y:{'value': 1}" and len(calls) == len(values) + 1
+    big = {"text": "x" * MEMO_MAX_ELEMENT_BYTES}
+    assert described(big, "x") == described(big, "x") and calls.count(big) == 2  # not kept
