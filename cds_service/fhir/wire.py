@@ -33,6 +33,14 @@ class EncodedBundle(dict):
     def __init__(self, members: dict, entries: list[EncodedEntry]):
         super().__init__(members)
         self.entries = entries
+        self._kept: list[tuple[int, msgspec.Raw]] | None = None
+
+    def kept_entries(self) -> list[tuple[int, msgspec.Raw]]:
+        """(entry index, encoded resource) of each entry ``bundle_resources`` keeps."""
+        if self._kept is None:
+            self._kept = [(index, entry.resource) for index, entry in enumerate(self.entries)
+                          if memoryview(entry.resource)[:1] == b"{" and not _outcome(entry.search)]
+        return self._kept
 
 
 class PatientLinks(msgspec.Struct):
@@ -80,7 +88,7 @@ def decode_json(raw: bytes | msgspec.Raw, type=Any):
 def bundle_resources(bundle: dict) -> list[dict] | EncodedResources:
     """The entry resources of a Bundle, without ``search.mode = outcome`` entries."""
     if isinstance(bundle, EncodedBundle):
-        return EncodedResources(_encoded_entries(bundle))
+        return EncodedResources(bundle.kept_entries())
     return [resource for _, resource in indexed_entries(bundle)]
 
 
@@ -88,14 +96,9 @@ def indexed_entries(bundle: dict) -> list[tuple[int, Any]]:
     """(entry index, resource) for each entry ``bundle_resources`` keeps; of an ``EncodedBundle``,
     only the members that say whose each resource is (``PatientLinks``)."""
     if isinstance(bundle, EncodedBundle):
-        return [(index, decode_json(raw, PatientLinks)) for index, raw in _encoded_entries(bundle)]
+        return [(index, decode_json(raw, PatientLinks)) for index, raw in bundle.kept_entries()]
     return [(index, entry["resource"]) for index, entry in enumerate(_list(bundle.get("entry")))
             if isinstance(entry, dict) and isinstance(entry.get("resource"), dict) and not _outcome(entry.get("search"))]
-
-
-def _encoded_entries(bundle: EncodedBundle) -> list[tuple[int, msgspec.Raw]]:
-    return [(index, entry.resource) for index, entry in enumerate(bundle.entries)
-            if memoryview(entry.resource)[:1] == b"{" and not _outcome(entry.search)]
 
 
 def _outcome(search) -> bool:
