@@ -97,8 +97,11 @@ def stub_answers(request: dict, queries: dict[str, str]) -> dict[str, dict]:
 @contextlib.contextmanager
 def delayed_stub(answers: dict[str, dict], delay_s: float):
     """Yield (base URL, unknown-query counter) of a FHIR stub on 127.0.0.1, in its own process, that
-    answers every query after ``delay_s``, all concurrently; an unknown query gets an empty Bundle."""
+    answers every query after ``delay_s``, all concurrently; an unknown query gets an empty Bundle.
+    The bodies are serialised once, here: the stub's own CPU stays out of the delay."""
     misses = multiprocessing.Value("i", 0)
+    bodies = {query: json.dumps(answer).encode() for query, answer in answers.items()}
+    empty = json.dumps({"resourceType": "Bundle", "type": "searchset", "total": 0}).encode()
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -106,11 +109,11 @@ def delayed_stub(answers: dict[str, dict], delay_s: float):
 
         def do_GET(self):  # noqa: N802 (http.server's name)
             time.sleep(delay_s)
-            answer = answers.get(unquote(self.path.split("/fhir/", 1)[-1]))
-            if answer is None:
+            body = bodies.get(unquote(self.path.split("/fhir/", 1)[-1]))
+            if body is None:
+                body = empty
                 with misses.get_lock():
                     misses.value += 1
-            body = json.dumps(answer or {"resourceType": "Bundle", "type": "searchset", "total": 0}).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/fhir+json")
             self.send_header("Content-Length", str(len(body)))
