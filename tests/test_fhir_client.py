@@ -203,13 +203,14 @@ def test_read_timeout_is_not_retried(fhir):
     assert len(fhir.calls) == 1
 
 
-class RecordingSession:
-    """Stands in for requests.Session to see the timeouts passed to ``get``."""
+class RecordingSession(requests.Session):
+    """A requests.Session that records the timeouts it is asked to send with and answers itself."""
 
     def __init__(self):
+        super().__init__()
         self.timeouts = []
 
-    def get(self, url, timeout, **options):
+    def send(self, request, timeout, **options):
         self.timeouts.append(timeout)
         response = requests.Response()
         response.status_code = 200

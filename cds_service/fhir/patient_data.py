@@ -7,10 +7,11 @@ concurrently under one ``Deadline``. Required data that cannot be obtained → 4
 """
 from __future__ import annotations
 
+import collections
 import logging
 import re
 import time
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import Future, wait
 from dataclasses import dataclass, field
 from typing import Callable, Container, Iterable, Sequence
 from urllib.parse import quote, urlsplit
@@ -20,6 +21,7 @@ import requests
 from cds_service.config import Settings
 from cds_service.errors import ApiError, PreconditionFailed
 from cds_service.fhir.client import Deadline, FhirClient, FhirError, FhirNotFound, FhirTimeout, SearchResult
+from cds_service.fhir.readers import readers
 from cds_service.fhir.wire import bundle_resources, indexed_entries, next_link
 from cds_service.ops import metrics
 from fhir_mappings.orders import resolve_order
@@ -139,15 +141,31 @@ def _follow_job(client: FhirClient, bundle: dict) -> Callable[[], SearchResult]:
 
 def _run(jobs: dict[str, Callable[[], SearchResult]], settings: Settings, deadline: Deadline | None,
          failures: dict[str, str], gathered: Gathered) -> dict[str, SearchResult]:
-    """Run the jobs concurrently; return on completion or when the deadline runs out."""
+    """Run the jobs concurrently, at most ``fhir_max_workers`` at a time, on this process's reader
+    threads; return on completion or when the deadline runs out."""
     if not jobs:
         return {}
     started = time.monotonic()
-    pool = ThreadPoolExecutor(max_workers=min(len(jobs), settings.fhir_max_workers),
-                              thread_name_prefix="fhir")
-    futures = {pool.submit(_timed, job, key, gathered.seconds): key for key, job in jobs.items()}
+    futures = {Future(): key for key in jobs}
+    queued = collections.deque(futures.items())
+
+    def lane() -> None:  # runs queued jobs one after another until none is left
+        while queued:
+            try:
+                future, key = queued.popleft()
+            except IndexError:  # another lane took the last one
+                return
+            if future.set_running_or_notify_cancel():  # False: cancelled at the deadline
+                try:
+                    future.set_result(_timed(jobs[key], key, gathered.seconds))
+                except BaseException as error:  # noqa: B036 (the caller re-raises it from the future)
+                    future.set_exception(error)
+
+    for _ in range(min(len(jobs), settings.fhir_max_workers)):
+        readers().start(lane)
     done, late = wait(futures, timeout=deadline.remaining())
-    pool.shutdown(wait=False, cancel_futures=True)  # late reads end at the deadline: each receive is bounded by it
+    for future in late:  # reads not begun never start; begun ones end at the deadline (each receive is bounded by it)
+        future.cancel()
     results = {}
     for future in done:
         key = futures[future]

@@ -20,6 +20,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
+LATE_S = 0.005  # a socket may be shut down this long after its deadline rather than wake the thread again
 _current = threading.local()  # .deadline of the FHIR request this thread is making
 
 
@@ -41,16 +42,19 @@ class Watchdog:
         self._armed: dict[int, tuple[float, socket.socket]] = {}
         self._tokens = itertools.count()
         self._thread: tuple[int, threading.Thread] | None = None
+        self._wakes_at = 0.0  # when the thread next looks (it sleeps until then)
 
     def arm(self, sock: socket.socket, seconds: float) -> int:
         with self._changed:
             token = next(self._tokens)
-            self._armed[token] = (time.monotonic() + seconds, sock)
+            at = time.monotonic() + seconds
+            self._armed[token] = (at, sock)
             if self._thread is None or self._thread[0] != os.getpid() or not self._thread[1].is_alive():
                 thread = threading.Thread(target=self._watch, name="deadline-watchdog", daemon=True)
                 self._thread = (os.getpid(), thread)
                 thread.start()
-            self._changed.notify()
+            elif at < self._wakes_at - LATE_S:  # the reads of one call share a deadline: the first wakes it
+                self._changed.notify()
             return token
 
     def disarm(self, token: int) -> None:
@@ -66,8 +70,8 @@ class Watchdog:
                         del self._armed[token]
                         with contextlib.suppress(OSError):
                             sock.shutdown(socket.SHUT_RDWR)
-                soonest = min((at for at, _ in self._armed.values()), default=now + 60)
-                self._changed.wait(soonest - now)
+                self._wakes_at = min((at for at, _ in self._armed.values()), default=now + 60)
+                self._changed.wait(self._wakes_at - now)
 
 
 _watchdog = Watchdog()
