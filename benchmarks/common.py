@@ -23,9 +23,12 @@ def bench_client(**overrides):
     its SQLite store (audit on) in a temporary directory, never the repo."""
     with tempfile.TemporaryDirectory(prefix="trd-cds-bench-") as workdir:
         config = {**BENCH_CONFIG, "database_url": f"sqlite:///{workdir}/trd-cds.db", **overrides}
-        client = create_app(config).test_client()
+        app = create_app(config)
         tune_garbage_collection()
-        yield client
+        try:
+            yield app.test_client()
+        finally:
+            app.extensions["trd_cds"].audits.close()  # its queued audit rows, before their directory goes
 
 
 def post_hook(client, body: bytes, path: str = ORDER_SIGN) -> float:
