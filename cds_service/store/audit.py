@@ -7,7 +7,7 @@ When a write fails its rows are kept, in order, and retried every ``retry_s``; e
 logged once on ``trd_cds.audit`` with its hookInstance. At most ``backlog`` rows wait in memory: the
 oldest beyond that is dropped and logged there as LOST. ``close`` (gunicorn worker exit, atexit)
 writes every queued row; one the store does not take then is logged as LOST too. Only a kill -9
-loses rows unlogged: those of its last ``delay_s`` of calls, and any kept.
+(SIGKILL) loses rows unlogged: those of the last ``delay_s`` of calls, and any kept.
 
 ``pending`` (rows kept after a failed write; rows waiting only for their batch are not counted),
 ``lost`` and ``failed_writes`` are exported as ``trd_cds_audit_rows_pending``,

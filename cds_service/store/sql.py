@@ -207,7 +207,8 @@ class SQLStore:
 
     def record_audit(self, *audits: dict) -> None:
         """Write audit rows (``cds_service.store.audit`` batches them) in one transaction: one
-        executemany for the hook calls, one for their cards."""
+        executemany for the hook calls, one for their cards. No client waits on it; the short lock
+        wait of ``request_transaction`` bounds a stopping worker's last write."""
         calls = [{"hook_instance": audit["hookInstance"], "service_id": audit["service"], "hook": audit["hook"],
                   "called_at": parse_utc(audit["time"]), "patient_id": audit["patientId"], "user_id": audit["userId"],
                   "policy_version": audit["policyVersion"]} for audit in audits]
