@@ -31,7 +31,10 @@ def bench_app(**overrides):
         config = {**BENCH_CONFIG, "database_url": f"sqlite:///{workdir}/trd-cds.db", **overrides}
         app = create_app(config)
         tune_garbage_collection()
-        yield app
+        try:
+            yield app
+        finally:
+            app.extensions["trd_cds"].audits.close()  # its queued audit rows, before their directory goes
 
 
 def wsgi_environ(body: bytes, path: str = ORDER_SIGN) -> dict:

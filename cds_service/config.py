@@ -44,6 +44,7 @@ class Settings:
     fhir_retries: int = 2
     fhir_max_response_bytes: int = 20 * 1024 * 1024  # one FHIR response body; larger → FhirError
     database_url: str = "sqlite:///trd-cds.db"
+    audit_delay_s: float = 0.05  # longest an audit row waits in memory for its batch (cds_service/store/audit.py)
     auth: str = "on"  # "on" | "off" (development only)
     issuers_file: str = ""  # JSON file of trusted JWT issuers: keys, jku allowlist, FHIR servers
     jwt_algorithms: tuple[str, ...] = ("ES384", "RS384")  # may add ES256, RS256; never none/HS*
@@ -97,8 +98,9 @@ class Settings:
         for name in positive:
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{PREFIX}{name.upper()} must be greater than 0")
-        if self.fhir_retries < 0:
-            raise ConfigError(f"{PREFIX}FHIR_RETRIES must not be negative")
+        for name in ("fhir_retries", "audit_delay_s"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{PREFIX}{name.upper()} must not be negative")
         if self.auth not in ("on", "off"):
             raise ConfigError(f"{PREFIX}AUTH must be 'on' or 'off', not {self.auth!r}")
         if self.log_format not in ("text", "json"):

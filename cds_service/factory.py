@@ -18,7 +18,7 @@ class AppState:
     settings: Settings
     policy: Any  # hooks.Policy
     store: Any  # cds_service.store.memory.Store
-    audits: Any  # cds_service.store.audit.AuditLog: writes audit rows, keeps them while the store fails
+    audits: Any  # cds_service.store.audit.AuditLog: writes audit rows in batches, keeps them while the store fails
 
 
 def load_settings(config: Settings | Mapping[str, Any] | None = None) -> Settings:
@@ -49,7 +49,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False
     store = metrics.instrument(open_store(settings.database_url))
-    app.extensions["trd_cds"] = AppState(settings, policy, store, AuditLog(store))
+    app.extensions["trd_cds"] = AppState(settings, policy, store, AuditLog(store, settings.audit_delay_s))
     register_error_handlers(app)
     metrics.install(app, settings, policy.version, SERVICES)
     app.register_blueprint(routes.cds)

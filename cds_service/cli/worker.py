@@ -8,7 +8,8 @@ gives it to the thread pool, which parses it from memory. A request not complete
 after its connection was accepted (or, kept alive, became readable) is answered 408; a body over
 ``max_body_bytes`` is answered 413 as soon as that is known, without reading it. Both answers are
 OperationOutcomes with ``Connection: close``; the rest of the upload is read and dropped for
-LINGER_S so that the client sees the answer rather than a reset.
+LINGER_S so that the client sees the answer rather than a reset. A worker that stops writes its
+queued audit rows first.
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from gunicorn.workers.gthread import ThreadWorker
 from cds_service import load_settings
 from cds_service.auth.http_security import JSON_CSP, SECURITY_HEADERS
 from cds_service.errors import operation_outcome
+from cds_service.store.audit import close_all
 
 MAX_HEADER_BYTES = 64 * 1024
 LINGER_S = 2.0  # how long the rest of a refused upload is read and discarded
@@ -186,6 +188,14 @@ class BufferingWorker(ThreadWorker):
         self._reading: dict[socket.socket, tuple] = {}  # socket → (connection, buffer, deadline)
         self._lingering: dict[socket.socket, tuple] = {}  # socket → (connection, when to close it)
         super().init_process()
+
+    def run(self):
+        """gthread's loop; when it ends (SIGTERM, ``--max-requests``), the worker's queued audit rows
+        are written before it exits (atexit writes any that a request still finishing adds)."""
+        try:
+            super().run()
+        finally:
+            close_all()
 
     def enqueue_req(self, conn):
         """Every path to the thread pool (new, kept-alive, pipelined) passes here: read first."""

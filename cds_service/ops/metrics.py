@@ -37,11 +37,12 @@ FEEDBACK_CALLS = Counter("trd_cds_feedback_calls", "Feedback requests by service
 FEEDBACK_ITEMS = Counter("trd_cds_feedback_items", "Feedback items by result (stored, stored_unknown_card: no card "
                          "of ours has its uuid, duplicate)", ["service", "result"])
 STORE_ERRORS = Counter("trd_cds_store_errors", "Store operations that raised, by operation", ["operation"])
-AUDIT_PENDING = Gauge("trd_cds_audit_rows_pending", "Audit rows kept in memory, waiting for the store to take them",
+AUDIT_PENDING = Gauge("trd_cds_audit_rows_pending", "Audit rows kept in memory after a failed write, waiting for "
+                      "the store to take them (rows waiting only for their batch are not counted)",
                       multiprocess_mode="livesum")
 AUDIT_LOST = Counter("trd_cds_audit_rows_lost", "Audit rows dropped for good (backlog full, or the process stopped "
                      "before the store took them); each is logged on trd_cds.audit")
-AUDIT_WRITE_FAILURES = Counter("trd_cds_audit_write_failures", "Audit row writes that failed, retries included")
+AUDIT_WRITE_FAILURES = Counter("trd_cds_audit_write_failures", "Audit batch writes that failed, retries included")
 BUILD_INFO = Gauge("trd_cds_build_info", "Always 1: the running version and clinical policy version",
                    ["version", "policy_version"], multiprocess_mode="livemax")
 CALLS = {"hook": (HOOK_CALLS, HOOK_SECONDS), "feedback": (FEEDBACK_CALLS, None)}

@@ -126,7 +126,7 @@ def build() -> dict:
     paths["/healthz"] = _get("Liveness", {"description": "Alive", "content": {"application/json": {"schema": {
         "type": "object", "required": ["status"], "properties": {"status": {"const": "ok"}}}}}})
     paths["/readyz"] = _get("Readiness", {"description": "Configuration loaded, the store takes a write and no audit "
-                                                         "row waits for it", "content": {
+                                                         "row kept after a failed write waits for it", "content": {
         "application/json": {"schema": {"type": "object", "required": ["status"], "properties": {
             "status": {"const": "ready"}, "policyVersion": {"type": "string"}}}}}},
         _errors(**{"503": "The store cannot be written, or audit rows kept during a store fault wait for it"}))

@@ -21,7 +21,7 @@ class FeedbackResult:
 
 
 class Store(Protocol):
-    def record_audit(self, audit: dict) -> None: ...
+    def record_audit(self, *audits: dict) -> None: ...  # all in one transaction
     def record_feedback(self, service_id: str, items: list[dict], issuer: str | None) -> FeedbackResult: ...
     def ping(self) -> bool: ...  # True when the store can write now
     def replay_cache(self) -> ReplayCache: ...
@@ -34,10 +34,10 @@ class MemoryStore:
         self.cards: set[str] = set()
         self.feedback: dict[tuple[str, str, str], dict] = {}
 
-    def record_audit(self, audit: dict) -> None:
+    def record_audit(self, *audits: dict) -> None:
         with self._lock:
-            self.audits.append(audit)
-            self.cards.update(card["uuid"] for card in audit["cards"])
+            self.audits.extend(audits)
+            self.cards.update(card["uuid"] for audit in audits for card in audit["cards"])
 
     def record_feedback(self, service_id: str, items: list[dict], issuer: str | None) -> FeedbackResult:
         stored = duplicates = unknown = 0

@@ -198,21 +198,25 @@ class SQLStore:
 
     def __init__(self, engine: Engine):
         self.engine = engine
+        self._insert_calls = insert(hook_calls).returning(hook_calls.c.id, sort_by_parameter_order=True)
+        self._insert_cards = _insert_ignoring_conflicts(engine, cards)
 
     def replay_cache(self) -> "SQLReplayCache":
         """JWT ``jti`` replay cache shared by every worker and host using this database."""
         return SQLReplayCache(self.engine)
 
-    def record_audit(self, audit: dict) -> None:
+    def record_audit(self, *audits: dict) -> None:
+        """Write audit rows (``cds_service.store.audit`` batches them) in one transaction: one
+        executemany for the hook calls, one for their cards. No client waits on it; the short lock
+        wait of ``request_transaction`` bounds a stopping worker's last write."""
+        calls = [{"hook_instance": audit["hookInstance"], "service_id": audit["service"], "hook": audit["hook"],
+                  "called_at": parse_utc(audit["time"]), "patient_id": audit["patientId"], "user_id": audit["userId"],
+                  "policy_version": audit["policyVersion"]} for audit in audits]
         with request_transaction(self.engine) as connection:
-            call_id = connection.execute(insert(hook_calls).values(
-                hook_instance=audit["hookInstance"], service_id=audit["service"], hook=audit["hook"],
-                called_at=parse_utc(audit["time"]), patient_id=audit["patientId"], user_id=audit["userId"],
-                policy_version=audit["policyVersion"],
-            )).inserted_primary_key[0]
-            connection.execute(_insert_ignoring_conflicts(self.engine, cards), [
+            call_ids = connection.execute(self._insert_calls, calls).scalars().all()  # in the order of `calls`
+            connection.execute(self._insert_cards, [
                 {"uuid": card["uuid"], "call_id": call_id, "topic": card["topic"], "indicator": card["indicator"]}
-                for card in audit["cards"]])
+                for call_id, audit in zip(call_ids, audits) for card in audit["cards"]])
 
     def record_feedback(self, service_id: str, items: list[dict], issuer: str | None) -> FeedbackResult:
         received_at = datetime.now(timezone.utc)

@@ -16,10 +16,11 @@ from sqlalchemy import func, select, text
 
 import fixtures
 from cds_service.cli import store as cli_store
-from cds_service.store.sql import feedback, make_engine
+from cds_service.store.sql import feedback, hook_calls, make_engine
 from cds_service.protocol.services import SERVICES
 from tests.served import Instance
 from tests.signed_ehr import SignedEhr
+from tests.store.test_store_faults import until
 
 pytestmark = pytest.mark.integration
 
@@ -29,6 +30,7 @@ PATH = f"/cds-services/{SERVICE}"
 REQUEST = fixtures.load_request("met-two-classes", "order-sign")
 EPOCH = datetime(2026, 11, 20, tzinfo=timezone.utc)
 MIGRATED = "database schema migrated from (empty)"
+WAIT_S = 60  # bound on waiting for the audit rows of answered calls (written within 50 ms when all is well)
 _numbers = count()
 
 
@@ -38,6 +40,7 @@ class Cluster:
         self.ehr = SignedEhr(folder)
         self.env = {"TRD_CDS_DATABASE_URL": database_url, "TRD_CDS_PUBLIC_BASE_URL": PUBLIC,
                     "TRD_CDS_ISSUERS_FILE": str(self.ehr.issuers_file), "TRD_CDS_LOG_LEVEL": "INFO"}
+        self.answered: list[str] = []  # hookInstances of the hook calls answered with cards
 
     def start(self) -> Instance:
         return Instance(self.folder, self.env, "--workers", "2", "--threads", "2")
@@ -47,7 +50,17 @@ class Cluster:
         body = {**REQUEST, "hookInstance": str(uuid.uuid4())}
         response = session.post(instance.base + PATH, json=body, headers=self.ehr.headers(PUBLIC + PATH), timeout=30)
         assert response.status_code == 200, response.text
+        self.answered.append(body["hookInstance"])
         return response.json()["cards"]
+
+    def audited(self) -> bool:
+        """Every answered call's audit row is written (each waits for its batch in its worker)."""
+        engine = make_engine(self.database_url)
+        try:
+            with engine.connect() as connection:
+                return set(self.answered) <= set(connection.scalars(select(hook_calls.c.hook_instance)))
+        finally:
+            engine.dispose()
 
     def send_feedback(self, instance: Instance, document: dict, session=requests) -> requests.Response:
         url = f"{PATH}/feedback"
@@ -93,6 +106,7 @@ def test_signed_calls_alternate_and_a_jwt_replayed_to_the_other_instance_is_refu
         headers = cluster.ehr.headers(PUBLIC + PATH)
         body = {**REQUEST, "hookInstance": str(uuid.uuid4())}
         assert requests.post(first.base + PATH, json=body, headers=headers, timeout=30).status_code == 200
+        cluster.answered.append(body["hookInstance"])
         replayed = requests.post(other.base + PATH, json=body, headers=headers, timeout=30)
         assert replayed.status_code == 401
         assert replayed.json()["issue"][0]["expression"] == ["jwt.jti"]
@@ -101,6 +115,7 @@ def test_signed_calls_alternate_and_a_jwt_replayed_to_the_other_instance_is_refu
 
 
 def test_feedback_posted_concurrently_to_both_is_stored_once_and_the_report_counts_both(cluster):
+    assert until(cluster.audited, WAIT_S)
     before = cluster.report()
     shown = 0
     for number in range(8):
@@ -125,6 +140,7 @@ def test_feedback_posted_concurrently_to_both_is_stored_once_and_the_report_coun
         with make_engine(cluster.database_url).connect() as connection:
             rows = connection.scalar(select(func.count()).where(feedback.c.card_uuid == cards[0]["uuid"]))
         assert rows == 1
+    assert until(cluster.audited, WAIT_S)
     after = cluster.report()
     assert after["shown"] - before["shown"] == shown  # calls answered by a and by b
     assert after["overridden"] - before["overridden"] == 8
