@@ -41,12 +41,16 @@ def memoised_by_element(function: Callable[..., _Result]) -> Callable[..., _Resu
     """``function`` of a JSON element (a CodeableConcept, the Dosage list) and short strings, computed
     once per process per element: charts repeat the same drug concepts and dosage instructions record
     after record. The key is the element's MessagePack encoding (exact: int, float, bool, null and
-    non-finite numbers stay distinct); elements encoded over MEMO_MAX_ELEMENT_BYTES are not kept."""
+    non-finite numbers stay distinct); elements encoded over MEMO_MAX_ELEMENT_BYTES, and those it cannot
+    encode (a lone surrogate, an integer beyond 64 bits), are not kept."""
     cache: dict[tuple, _Result] = {}
 
     @functools.wraps(function)
     def lookup(element: Any, *args: str) -> _Result:
-        key = (msgspec.msgpack.encode(element), *args)
+        try:
+            key = (msgspec.msgpack.encode(element), *args)
+        except (ValueError, TypeError, OverflowError):
+            return function(element, *args)
         try:
             return cache[key]
         except KeyError:

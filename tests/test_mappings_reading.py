@@ -56,3 +56,5 @@ def test_an_element_memo_tells_apart_what_json_would_merge():
     assert described({"value": 1}, "y") == "y:{'value': 1}" and len(calls) == len(values) + 1
     big = {"text": "x" * MEMO_MAX_ELEMENT_BYTES}
     assert described(big, "x") == described(big, "x") and calls.count(big) == 2  # not kept
+    for odd in ({"text": "\ud800"}, {"value": 10 ** 30}):  # what MessagePack cannot encode: computed, not kept
+        assert described(odd, "x") == described(odd, "x") == f"x:{odd!r}" and calls.count(odd) == 2
