@@ -89,11 +89,11 @@ class PatientRecordBuilder:
         self.seen.add(key)
         kind = resource.get("resourceType")
         kind = kind if isinstance(kind, str) else None
+        if kind == "Medication":  # known whoever it names: a Medication is no patient's record
+            self.medications_known[key] = resource
         other = _other_patient(resource, self.patient_id)
         if other:
             self.problems.append(f"{source(resource)}: belongs to {other}, not Patient/{self.patient_id}")
-        elif kind == "Medication":
-            self.medications_known[key] = resource
         elif kind in _REFERENCING and "medicationCodeableConcept" not in resource:
             (self.administrations if kind == "MedicationAdministration" else self.medications).append(resource)
         elif kind in _REFERENCING:

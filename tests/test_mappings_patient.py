@@ -76,7 +76,12 @@ def test_medication_reference_resolved_from_medication_resources():
                "medicationReference": {"reference": "Medication/m1"}, "authoredOn": "2025-01-01"}
     medication = {"resourceType": "Medication", "id": "m1", "code": {"text": "bupropion XL 300 mg"}}
     assert build_patient_record("p1", [request, medication]).medications[0].ingredient == "bupropion"
+    assert build_patient_record("p1", [medication, request]).medications[0].ingredient == "bupropion"
     assert build_patient_record("p1", [request]).medications[0].ingredient is None
+    # a Medication naming a subject (not an element of Medication) still resolves, and is listed
+    odd = {**medication, "subject": {"reference": " Patient/other"}}
+    record = build_patient_record("p1", [request, odd])
+    assert record.medications[0].ingredient == "bupropion" and "belongs to" in record.uninterpretable[0]
 
 
 def test_problems_and_other_patients_are_listed_not_used():

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -166,3 +167,23 @@ def test_the_access_log_holds_no_credential(served):
     log = log_path.read_text()
     assert '"GET /cds-services HTTP/1.1" ' in log
     assert not [secret for secret in SECRETS if secret in log]
+
+
+@pytest.mark.parametrize("requests_sent", [
+    [b"GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n"] * 3,
+    [b"POST " + PATH.encode() + b" HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\nContent-Length: "
+     + str(len(json.dumps(REQUEST))).encode() + b"\r\n\r\n" + json.dumps(REQUEST).encode(),
+     b"POST " + PATH.encode() + b" HTTP/1.1\r\nHost: a\r\nContent-Type: text/plain\r\nContent-Length: 3\r\n\r\nabc",
+     b"GET /healthz HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"],
+], ids=["three GETs", "hook call, 415 with an unread body, GET"])
+def test_pipelined_requests_are_all_answered(served, requests_sent):
+    """Requests sent in one write are answered in order on the kept-alive connection."""
+    base, _ = served
+    with _connect(base) as sock:
+        sock.sendall(b"".join(requests_sent))
+        answers, deadline = b"", time.monotonic() + 30
+        while answers.count(b"HTTP/1.1 ") < len(requests_sent) and time.monotonic() < deadline:
+            answers += sock.recv(65536)
+    statuses = re.findall(rb"HTTP/1\.1 (\d{3}) ", answers)
+    expected = [b"200"] * 3 if len(requests_sent) == 3 and b"healthz" in requests_sent[1] else [b"200", b"415", b"200"]
+    assert statuses == expected, answers[:3000]

@@ -13,6 +13,7 @@ queued audit rows first.
 """
 from __future__ import annotations
 
+import io
 import json
 import selectors
 import socket
@@ -53,6 +54,16 @@ class HeldUnreader(SocketUnreader):
     def __init__(self, sock, max_chunk=8192):
         super().__init__(sock, max_chunk)
         self.held = bytearray()
+
+    @property
+    def buf(self) -> io.BytesIO:
+        """What is held, as gunicorn's unreader shows it: gthread looks at ``buf`` for a pipelined
+        request after answering one."""
+        return io.BytesIO(self.held)
+
+    @buf.setter
+    def buf(self, _value) -> None:
+        """Unreader.__init__ sets an empty buffer; ``held`` is the buffer here."""
 
     def read(self, size=None, read_ahead=None):
         if size is not None and not isinstance(size, int):
