@@ -50,10 +50,14 @@ def _with(**changes):
     ({"feedback": [_with(outcomeTimestamp=None)]}, "feedback[0].outcomeTimestamp"),
     ({"feedback": [_with(outcomeTimestamp="yesterday")]}, "feedback[0].outcomeTimestamp"),
     ({"feedback": [_with(outcomeTimestamp="2026-13-40T10:00:00Z")]}, "feedback[0].outcomeTimestamp"),
+    ({"feedback": [{**OVERRIDDEN, "overrideReason": {"userComment": "no\ud800"}}]},
+     "feedback[0].overrideReason.userComment"),
+    ({"feedback": [{**OVERRIDDEN, "overrideReason": {"userComment": "x", "\udc00": 1}}]},
+     "feedback[0].overrideReason.\udc00"),
 ], ids=["no feedback", "empty list", "not a list", "no card", "card not a uuid", "bad outcome",
         "accepted without suggestions", "suggestion without id", "overridden with suggestions",
         "empty override reason", "reason without system", "no timestamp", "timestamp text",
-        "impossible date"])
+        "impossible date", "lone surrogate", "lone surrogate in a name"])
 def test_bad_feedback_is_400_naming_the_field(client, body, field):
     response = client.post(FEEDBACK, json=body)
     assert response.status_code == 400

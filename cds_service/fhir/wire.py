@@ -79,10 +79,20 @@ def decode_json(raw: bytes | msgspec.Raw, type=Any):
         try:
             return msgspec.json.decode(raw, type=type)
         except msgspec.DecodeError:
-            value = json.loads(bytes(raw))
+            value = _stdlib_value(raw)
             return value if type is Any else msgspec.convert(value, type)
     except RecursionError:
         raise ApiError("request body is nested too deeply", "(body)") from None
+
+
+def _stdlib_value(raw: bytes | msgspec.Raw):
+    try:
+        return json.loads(bytes(raw))
+    except ValueError:  # the structure was read already: an integer past Python's 4,300 digits
+        raise ApiError(TOO_MANY_DIGITS, "(body)") from None
+
+
+TOO_MANY_DIGITS = "request body is not valid JSON: a number has more than 4300 digits"
 
 
 def bundle_resources(bundle: dict) -> list[dict] | EncodedResources:

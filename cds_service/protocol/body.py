@@ -11,7 +11,7 @@ import json
 import msgspec
 
 from cds_service.errors import ApiError
-from cds_service.fhir.wire import EncodedBundle, EncodedEntry, decode_json
+from cds_service.fhir.wire import TOO_MANY_DIGITS, EncodedBundle, EncodedEntry, decode_json
 
 _MEMBERS = dict[str, msgspec.Raw]
 _UTF8_CHUNK = 1 << 20
@@ -77,3 +77,5 @@ def _stdlib(raw: bytes):
                        f"column {error.colno}", "(body)") from None
     except RecursionError:
         raise ApiError("request body is nested too deeply", "(body)") from None
+    except ValueError:  # an integer past Python's digits limit (sys.get_int_max_str_digits)
+        raise ApiError(TOO_MANY_DIGITS, "(body)") from None

@@ -124,6 +124,7 @@ def feedback(service_id: str):
     document = schemas.without_nulls("feedback", _json_body())
     schemas.validate("feedback", document)
     schemas.check_feedback_timestamps(document)
+    schemas.check_storable_text(document)
     audits = state().audits
     if audits.queued and not audits.pending:  # the cards this worker issued are known before their feedback
         audits.flush()

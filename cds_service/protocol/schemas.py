@@ -209,6 +209,25 @@ def check_selections(context: dict) -> None:
                            f"context.selections[{index}]")
 
 
+def check_storable_text(document, path: str = "") -> None:
+    """400 naming the first string (or member name) that is not Unicode text UTF-8 can store: a lone
+    surrogate, which JSON's ``\\ud800`` escape can carry (the stores write UTF-8)."""
+    items = document.items() if isinstance(document, dict) else enumerate(document) if isinstance(document, list) else ()
+    for name, value in items:
+        where = f"{path}[{name}]" if isinstance(name, int) else f"{path}.{name}" if path else name
+        if isinstance(name, str) and not _storable(name) or isinstance(value, str) and not _storable(value):
+            raise ApiError(f"{where}: is not valid Unicode text (a lone surrogate)", where)
+        check_storable_text(value, where)
+
+
+def _storable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def check_feedback_timestamps(document: dict) -> None:
     """Each outcomeTimestamp must parse and convert to UTC, as the store converts it (db.parse_utc)."""
     for index, item in enumerate(document["feedback"]):
