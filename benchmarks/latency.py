@@ -1,4 +1,4 @@
-"""Benchmark 2: decision latency of the typical order-sign call (prefetch complete), in process.
+"""Benchmark 1: decision latency of the typical order-sign call (prefetch complete), in process.
 
     python -m benchmarks.latency
 

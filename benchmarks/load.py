@@ -1,4 +1,4 @@
-"""Benchmark 3: throughput of ``trd-cds serve`` vs. parse-only floor apps and HealthChain's one-card service, under wrk.
+"""Benchmark 2: throughput of ``trd-cds serve`` vs. parse-only floor apps and HealthChain's one-card service, under wrk.
 
     python -m benchmarks.load [--duration 30]      (needs wrk, and HealthChain's venv: see below)
 

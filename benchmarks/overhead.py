@@ -1,4 +1,4 @@
-"""Benchmark 1: a whole hook call of the WSGI app, as a worker makes it, vs. stdlib ``json.loads`` of the body.
+"""Benchmark 3: a whole hook call of the WSGI app, as a worker makes it, vs. stdlib ``json.loads`` of the body.
 
     python -m benchmarks.overhead
 
