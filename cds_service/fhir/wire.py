@@ -1,6 +1,7 @@
-"""What a FHIR server sends, read defensively: a Bundle's entries and ``next`` link (and whether
-that link stays under the base URL, the only place the token may go), an OperationOutcome's
-diagnostics, ``Retry-After``. Pure functions; anything malformed counts as absent.
+"""What a FHIR server or a prefetch sends, read defensively: a Bundle's entries and ``next`` link
+(and whether that link stays under the base URL, the only place the token may go), an
+OperationOutcome's diagnostics, ``Retry-After``; a prefetched Bundle whose resources stay encoded
+until read (``EncodedBundle``). Anything malformed counts as absent.
 """
 from __future__ import annotations
 
@@ -63,12 +64,6 @@ class EncodedResources:
 
     def __iter__(self) -> Iterator[dict]:
         return (decode_json(raw) for _, raw in self.encoded)
-
-    def __len__(self) -> int:
-        return len(self.encoded)
-
-    def __eq__(self, other) -> bool:
-        return list(self) == list(other)
 
 
 def decode_json(raw: bytes | msgspec.Raw, type=Any):
